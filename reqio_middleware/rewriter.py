@@ -1,0 +1,806 @@
+"""Find the widget's ``<script>`` tag as a browser's tokenizer does, and stamp a token on it.
+
+Pure bytes in, bytes out: nothing here knows about HTTP. Two entry points share one scanner:
+
+* :func:`rewrite_html` for a whole document. It first looks for *candidates* (a ``<script``
+  whose attributes match the widget) with a C-speed case-insensitive search; a page without
+  one is returned as is, so most pages cost about one pass of ``re.search``. Only when a
+  candidate exists does the exact tokenizer run, and only up to the end of the last candidate:
+  past it nothing can change.
+* :class:`HTMLRewriter` for a body that streams by. The tokenizer state (data, comment,
+  raw text, script data and its escaped states, a tag cut in two by a chunk boundary) is
+  carried from one chunk to the next, and the only bytes ever held back are a ``<script``
+  start tag that is still incomplete (at most :data:`MAX_TAG_BYTES`) or a handful of bytes
+  that could begin a terminator. Any split of a document gives the bytes of the whole.
+
+Why a hand-written scanner and not ``html.parser``: ``html.parser`` is ~100x slower, is not
+byte-exact, and does not follow the WHATWG tokenizer (comments ending in ``--!>``, the
+escaped states of script data, attributes without quotes...). The regular expressions below
+are the tokenizer's states written as patterns; each one says which state it stands for.
+
+What the tokenizer alone cannot know: the tree builder also decides a few states (a
+``<style>`` inside ``<svg>`` or ignored inside ``<select>`` is not raw text). Like every
+streaming rewriter we follow HTML content rules there; the cost of the rare difference is a
+page served without a token, never a token in the wrong place.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import overload
+
+__all__ = [
+    "DEFAULT_WIDGET_SRC",
+    "MAX_TAG_BYTES",
+    "HTMLRewriter",
+    "TagReport",
+    "WidgetSource",
+    "explain",
+    "find_widget",
+    "rewrite_html",
+]
+
+DEFAULT_WIDGET_SRC = "https://reqio.app/widget.js"
+
+#: A ``<script>`` start tag longer than this is given up on (passed through unchanged), so a
+#: quote that never closes cannot make a stream hold the rest of the page.
+MAX_TAG_BYTES = 64 * 1024
+
+TOKEN_ATTR = b"data-identity-token"
+
+# --- the tokenizer's states, as patterns ---------------------------------------------------
+
+_WS = rb"\t\n\f\r "  # HTML whitespace; not Python's \s, which also has \x0b
+_RAW_NAMES = (
+    b"script",
+    b"style",
+    b"textarea",
+    b"title",
+    b"xmp",
+    b"iframe",
+    b"noembed",
+    b"noframes",
+    b"noscript",
+    b"plaintext",
+)
+# Attribute value: quoted (quote states) or unquoted (cannot start with a quote).
+_VALUE = rb'(?:"[^"]*+"|\'[^\']*+\'|(?!["\'])[^' + _WS + rb'>]*+)'
+# Attribute name state; a leading '=' is a (parse-error) name character, later ones end it.
+_NAME = rb"[^" + _WS + rb"/>][^" + _WS + rb"/>=]*+"
+# Everything after the tag name up to and including '>': before/after attribute name,
+# attribute value states, self-closing start tag state. A name followed by '=' must have a
+# value: an unterminated quote makes the whole pattern fail, which means "tag incomplete".
+_TAG_REST = (
+    rb"(?:[" + _WS + rb"/]++|" + _NAME + rb"(?:[" + _WS + rb"]*+=[" + _WS + rb"]*+" + _VALUE
+    + rb"|(?![" + _WS + rb"]*+=)))*+>"
+)
+_TAG_NAME = rb"[^" + _WS + rb"/>]*+"
+_SPECIAL = rb"(?i:" + b"|".join(_RAW_NAMES) + rb")(?=[" + _WS + rb"/>])"
+
+# Data state, consumed in bulk by one C-level match: text, a lone '<', end tags (which may
+# carry attributes), bogus comments and doctypes, and start tags of ordinary elements. It
+# stops at comments, at start tags that switch the tokenizer (raw text, script, plaintext)
+# and at anything incomplete at the end of the buffer.
+_BULK = re.compile(
+    rb"(?:[^<]++"
+    rb"|<(?=[^a-zA-Z!/?])"
+    rb"|</[a-zA-Z]" + _TAG_NAME + _TAG_REST
+    + rb"|</>"
+    rb"|</(?=[^a-zA-Z>])[^>]*+>"
+    rb"|<!(?!--)[^>]*+>"
+    rb"|<\?[^>]*+>"
+    rb"|<(?!" + _SPECIAL + rb")[a-zA-Z]" + _TAG_NAME + _TAG_REST
+    + rb")*+"
+)
+_SPECIAL_OPEN = re.compile(rb"<(" + _SPECIAL + rb")")
+_TAG_END = re.compile(_TAG_REST)
+_ATTR = re.compile(
+    rb"[" + _WS + rb"/]*+(" + _NAME + rb")(?:[" + _WS + rb"]*+=[" + _WS + rb"]*+(" + _VALUE + rb"))?"
+)
+_COMMENT_END = re.compile(rb"--!?>")
+_SCRIPT_CANDIDATE = re.compile(rb"<script(?=[" + _WS + rb"/>])", re.IGNORECASE)
+_END_SCRIPT = rb"</script[" + _WS + rb"/>]"
+_SCRIPT_DATA = re.compile(rb"<!--|" + _END_SCRIPT, re.IGNORECASE)
+_SCRIPT_ESCAPED = re.compile(
+    rb"-->|" + _END_SCRIPT + rb"|<script[" + _WS + rb"/>]", re.IGNORECASE
+)
+_SCRIPT_DOUBLE = re.compile(rb"-->|" + _END_SCRIPT, re.IGNORECASE)
+_RAW_END = {
+    name: re.compile(rb"</" + name + rb"[" + _WS + rb"/>]", re.IGNORECASE)
+    for name in _RAW_NAMES
+    if name not in (b"script", b"plaintext")
+}
+# Resumable pieces for a tag cut by a chunk boundary (see _TagDrain).
+_RUN_NAME = re.compile(rb"[^" + _WS + rb"/>=]*+")
+_RUN_TAG_NAME = re.compile(_TAG_NAME)
+_RUN_UNQUOTED = re.compile(rb"[^" + _WS + rb">]*+")
+_RUN_WS = re.compile(rb"[" + _WS + rb"]*+")
+
+# Tokenizer states kept between chunks.
+_DATA, _COMMENT, _BOGUS, _RAW, _SCRIPT, _PLAINTEXT, _DRAIN = range(7)
+_SCRIPT_NORMAL, _SCRIPT_ESC, _SCRIPT_DBL = range(3)
+_WS_BYTES = frozenset(_WS)
+_MAYBE_ENCODED = re.compile(rb"[&\t\n\r]")
+_URL_TRIM = "".join(map(chr, range(0x21)))
+
+
+# --- which src is the widget ---------------------------------------------------------------
+
+
+class WidgetSource:
+    """The widget's URL, and the one rule for whether a ``src`` value points at it.
+
+    The rule is deliberately narrower than a browser's URL parser: ``https:`` or
+    scheme-relative, the same host (any case, ``:443`` allowed) and exactly the same path;
+    a query or fragment may follow. Userinfo (``https://reqio.app@evil.example/``), other
+    schemes, other ports and anything we cannot read with certainty do not match, because a
+    token must only ever go to the real widget's origin: a miss costs a page without a token,
+    a false match would hand a signed identity to someone else.
+    """
+
+    __slots__ = ("authority", "path", "src")
+
+    def __init__(self, src: str = DEFAULT_WIDGET_SRC) -> None:
+        parsed = self._split(src.strip())
+        if parsed is None or not parsed[0] or not parsed[1].startswith("/") or parsed[1] == "/":
+            raise ValueError(
+                f"widget_src must be an https:// or scheme-relative (//host/path) URL with a "
+                f"host and a path, like {DEFAULT_WIDGET_SRC!r}; got {src!r}"
+            )
+        self.src = src
+        self.authority, self.path = parsed
+
+    def __repr__(self) -> str:
+        return f"WidgetSource({self.src!r})"
+
+    @staticmethod
+    def _split(url: str) -> tuple[str, str] | None:
+        """(authority, path) of an https or scheme-relative URL, or None."""
+        if url[:6].lower() == "https:":
+            url = url[6:]
+        if not url.startswith("//"):
+            return None
+        rest = url[2:]
+        cut = len(rest)
+        for stop in "/?#":
+            at = rest.find(stop)
+            if at != -1:
+                cut = min(cut, at)
+        authority = rest[:cut].lower()
+        if not authority or "@" in authority or any(c in authority for c in "%\\ "):
+            return None
+        if authority.endswith(":443"):
+            authority = authority[:-4]
+        path = rest[cut:]
+        for stop in "?#":
+            path = path.partition(stop)[0]
+        return authority, path
+
+    def matches(self, raw_value: bytes) -> bool:
+        """Whether an attribute value (raw bytes as in the page) points at the widget."""
+        try:
+            text = raw_value.decode("ascii")
+        except UnicodeDecodeError:
+            return False
+        if "&" in text:
+            text = html.unescape(text)
+        # What the URL parser does before anything else: trim C0 controls and spaces at both
+        # ends, drop tabs and newlines anywhere. Backslashes are refused, not normalised.
+        text = text.strip(_URL_TRIM).replace("\t", "")
+        text = text.replace("\n", "").replace("\r", "")
+        if "\\" in text:
+            return False
+        parsed = self._split(text)
+        return parsed is not None and parsed == (self.authority, self.path)
+
+
+# --- attributes of one start tag -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Attr:
+    name: bytes  # lowercased, as the tokenizer lowercases ASCII letters
+    value: bytes | None  # raw bytes without quotes; None when valueless
+    start: int  # span of the attribute in the buffer (name to end of value)
+    end: int
+
+
+def _attributes(buf: bytes, pos: int, end: int) -> list[_Attr]:
+    """Attributes of a start tag whose name ends at ``pos`` and whose '>' is at ``end - 1``."""
+    attrs: list[_Attr] = []
+    while True:
+        m = _ATTR.match(buf, pos, end - 1)
+        if m is None:
+            return attrs
+        raw = m.group(2)
+        if raw is not None and raw[:1] in (b'"', b"'"):
+            raw = raw[1:-1]
+        attrs.append(_Attr(m.group(1).lower(), raw, m.start(1), m.end()))
+        pos = m.end()
+
+
+def _first(attrs: list[_Attr], name: bytes) -> _Attr | None:
+    # Browsers keep the first of duplicated attributes and drop the rest.
+    for attr in attrs:
+        if attr.name == name:
+            return attr
+    return None
+
+
+class _Matcher:
+    """Decides whether a complete ``<script ...>`` start tag is the widget's."""
+
+    __slots__ = ("project_id", "widget")
+
+    def __init__(self, widget_src: str, project_id: str | None) -> None:
+        self.widget = WidgetSource(widget_src)
+        self.project_id = project_id
+
+    def why_not(self, buf: bytes, start: int, end: int) -> str | None:
+        """None when the tag at ``buf[start:end]`` is the widget; otherwise the reason."""
+        if end - start > MAX_TAG_BYTES:
+            return f"tag longer than {MAX_TAG_BYTES} bytes"
+        attrs = _attributes(buf, start + 7, end)
+        src = _first(attrs, b"src")
+        if src is None or src.value is None:
+            return "no src"
+        if not self.widget.matches(src.value):
+            return _src_reason(src.value, self.widget)
+        if self.project_id is not None:
+            pid = _first(attrs, b"data-project-id")
+            if pid is None or pid.value is None:
+                return "no data-project-id"
+            if html.unescape(pid.value.decode("utf-8", "replace")) != self.project_id:
+                return "other project"
+        return None
+
+    def is_widget(self, buf: bytes, start: int, end: int) -> bool:
+        return self.why_not(buf, start, end) is None
+
+
+def _src_reason(value: bytes, widget: WidgetSource) -> str:
+    text = html.unescape(value.decode("utf-8", "replace")).strip().lower()
+    if text.startswith("http:"):
+        return "http: source (only https or scheme-relative gets a token)"
+    if "@" in text.partition("?")[0]:
+        return "userinfo in the URL (look-alike)"
+    if widget.authority in text or widget.path.lower() in text:
+        return "look-alike host or path"
+    return "other source"
+
+
+def _stamp(buf: bytes, start: int, end: int, token: bytes) -> bytes:
+    """The tag at ``buf[start:end]`` with exactly one ``data-identity-token`` carrying ``token``.
+
+    An existing attribute (any case, quoted or not, valueless, duplicated) is replaced where
+    the first one stands and the others are removed: browsers keep the first of duplicates,
+    so page content must never be able to pre-seed the value the widget reads.
+    """
+    attrs = [a for a in _attributes(buf, start + 7, end) if a.name == TOKEN_ATTR]
+    new_attr = TOKEN_ATTR + b'="' + token + b'"'
+    if not attrs:
+        return buf[start : start + 7] + b" " + new_attr + buf[start + 7 : end]
+    pieces = [buf[start : attrs[0].start], new_attr]
+    at = attrs[0].end
+    for attr in attrs[1:]:
+        pieces.append(buf[at : attr.start])
+        at = attr.end
+    pieces.append(buf[at:end])
+    return b"".join(pieces)
+
+
+def _encode_token(token: str) -> bytes:
+    # A JWT is [A-Za-z0-9_.-]; a custom minter's token is escaped so it can never end the
+    # attribute, and written as character references where not ASCII, which any
+    # ASCII-compatible page encoding carries unchanged.
+    return html.escape(token, quote=True).encode("ascii", "xmlcharrefreplace")
+
+
+# --- a tag cut by a chunk boundary ---------------------------------------------------------
+
+
+class _TagDrain:
+    """The tag states (tag name to '>') run one step at a time, for a tag the buffer cuts.
+
+    Ordinary tags are never rewritten, so instead of holding one back we remember where in
+    the tag the tokenizer is and go on with the next chunk. The same machine passes through a
+    ``<script`` tag that outgrew :data:`MAX_TAG_BYTES`.
+    """
+
+    __slots__ = ("after", "after_name", "state")
+
+    # states: tag name, before attr name, attr name, after attr name, before value,
+    # double/single-quoted value, unquoted value, after quoted value, self-closing
+    TAGNAME, BAN, AN, AAN, BAV, DQ, SQ, UQ, AAVQ, SC = range(10)
+
+    def __init__(self, state: int, after: int, after_name: bytes) -> None:
+        self.state = state
+        self.after = after  # tokenizer state once the tag ends
+        self.after_name = after_name
+
+    def run(self, buf: bytes, pos: int, n: int) -> int:
+        """Advance over ``buf[pos:n]``; the position just past '>' or -1 if the tag goes on."""
+        st = self.state
+        while pos < n:
+            if st == self.DQ or st == self.SQ:
+                close = buf.find(b'"' if st == self.DQ else b"'", pos, n)
+                if close == -1:
+                    pos = n
+                    break
+                pos, st = close + 1, self.AAVQ
+                continue
+            if st == self.TAGNAME:
+                pos = _RUN_TAG_NAME.match(buf, pos, n).end()  # type: ignore[union-attr]
+                if pos == n:
+                    break
+                st = self.BAN
+                continue  # re-read the delimiter in before-attribute-name
+            if st == self.AN:
+                pos = _RUN_NAME.match(buf, pos, n).end()  # type: ignore[union-attr]
+                if pos == n:
+                    break
+                st = self.AAN
+                continue
+            if st == self.UQ:
+                pos = _RUN_UNQUOTED.match(buf, pos, n).end()  # type: ignore[union-attr]
+                if pos == n:
+                    break
+                st = self.BAN
+                continue
+            c = buf[pos]
+            if c == 0x3E:  # '>' ends the tag in every remaining state
+                self.state = st
+                return pos + 1
+            if st == self.BAV:
+                if c in _WS_BYTES:
+                    pos += 1
+                elif c == 0x22:
+                    pos, st = pos + 1, self.DQ
+                elif c == 0x27:
+                    pos, st = pos + 1, self.SQ
+                else:
+                    st = self.UQ
+                continue
+            if st == self.SC:
+                st = self.BAN  # '/' not followed by '>': reconsume as before attribute name
+                continue
+            if c in _WS_BYTES:
+                pos += 1
+                st = self.BAN if st == self.AAVQ else st
+                continue
+            if c == 0x2F:  # '/'
+                pos, st = pos + 1, self.SC
+                continue
+            if c == 0x3D and st in (self.AN, self.AAN):  # '='
+                pos, st = pos + 1, self.BAV
+                continue
+            # BAN, AAN or AAVQ meeting a name character (a '=' here starts a name)
+            pos, st = pos + 1, self.AN
+        self.state = st
+        return -1
+
+
+# --- the scanner ---------------------------------------------------------------------------
+
+TokenSource = str | Callable[[], str | None]
+
+
+class HTMLRewriter:
+    """Streaming rewriter: ``feed`` chunks, then ``close``; the output is the rewritten page.
+
+    ``token`` may be a string or a callable returning one (or None for "no token after
+    all"). A callable is called at most once, when the first widget tag is found, so a
+    page without the widget never pays for minting.
+
+    Memory is bounded whatever the input: only an incomplete ``<script`` start tag (up to
+    :data:`MAX_TAG_BYTES`) or a few bytes that may begin a terminator are ever held back.
+    """
+
+    __slots__ = (
+        "_drain",
+        "_held",
+        "_matcher",
+        "_raw_end",
+        "_script",
+        "_state",
+        "_token",
+        "_token_source",
+        "_trace",
+        "closed",
+        "found",
+    )
+
+    def __init__(
+        self,
+        token: TokenSource,
+        *,
+        widget_src: str = DEFAULT_WIDGET_SRC,
+        project_id: str | None = None,
+    ) -> None:
+        self._matcher = _Matcher(widget_src, project_id)
+        self._token_source: TokenSource | None = token
+        self._token: bytes | None = None
+        self._state = _DATA
+        self._script = _SCRIPT_NORMAL
+        self._raw_end: re.Pattern[bytes] | None = None
+        self._drain: _TagDrain | None = None
+        self._held = b""
+        self._trace: list[TagReport] | None = None
+        #: how many widget tags were given the token so far
+        self.found = 0
+        self.closed = False
+
+    def __repr__(self) -> str:
+        return (
+            f"HTMLRewriter(widget_src={self._matcher.widget.src!r}, "
+            f"project_id={self._matcher.project_id!r}, found={self.found})"
+        )
+
+    def feed(self, chunk: bytes) -> bytes:
+        """Rewrite what can be decided so far; the rest is kept for the next call."""
+        if self.closed:
+            raise ValueError("feed() after close()")
+        if not chunk:
+            return b""
+        buf = self._held + bytes(chunk) if self._held else bytes(chunk)
+        return self._run(buf, final=False)
+
+    def close(self) -> bytes:
+        """Everything still held back; an incomplete tag at the end is not a tag."""
+        if self.closed:
+            return b""
+        self.closed = True
+        buf, self._held = self._held, b""
+        return self._run(buf, final=True) if buf else b""
+
+    # The scanner proper. ``emit`` is where unwritten output begins; ``hold`` where the
+    # bytes kept for the next chunk begin.
+    def _run(self, buf: bytes, final: bool) -> bytes:
+        out, hold = self._scan(buf, final)
+        self._held = buf[hold:]
+        return b"".join(out)
+
+    def _scan(self, buf: bytes, final: bool, stop: int = -1) -> tuple[list[bytes], int]:
+        """Tokenize ``buf``; the output pieces, and where the bytes to keep begin.
+
+        With ``stop``, tokenizing ends at the first point at or past it (whole-document use:
+        nothing beyond the last candidate needs a tokenizer).
+        """
+        out: list[bytes] = []
+        n = len(buf)
+        pos = emit = 0
+        hold = n
+        while pos < n:
+            if stop != -1 and pos >= stop and self._state != _DRAIN:
+                break
+            st = self._state
+            if st == _DATA:
+                pos = _BULK.match(buf, pos).end()  # type: ignore[union-attr]
+                if pos >= n:
+                    break
+                # buf[pos] == '<' and what follows is a comment, a tokenizer-switching
+                # start tag, or something the buffer cuts short.
+                if buf.startswith(b"<!--", pos):
+                    nxt = buf[pos + 4 : pos + 6]
+                    if nxt[:1] == b">" or nxt == b"->":  # <!--> and <!---> end at once
+                        pos += 5 if nxt[:1] == b">" else 6
+                        continue
+                    if not final and nxt in (b"", b"-"):  # '<!--' cut short: wait
+                        hold = pos
+                        break
+                    self._state = _COMMENT
+                    pos += 4
+                    continue
+                special = _SPECIAL_OPEN.match(buf, pos)
+                if special is not None:
+                    pos, emit, hold = self._start_tag(buf, pos, special.group(1), final, out, emit)
+                    if hold != n:
+                        break
+                    continue
+                following = buf[pos + 1 : pos + 2]
+                if not final and n - pos < 4 and b"<!--".startswith(buf[pos:]):
+                    hold = pos  # '<!' or '<!-' at the very end: a comment or not?
+                    break
+                if following in (b"!", b"?") or (
+                    following == b"/" and pos + 2 < n and not _is_alpha(buf[pos + 2])
+                ):
+                    self._state = _BOGUS  # bogus comment or doctype: ends at the next '>'
+                    pos += 2
+                    continue
+                if following == b"/" and pos + 2 < n:  # end tag cut by the buffer
+                    self._drain = _TagDrain(_TagDrain.TAGNAME, _DATA, b"")
+                    self._state = _DRAIN
+                    pos += 2
+                    continue
+                if following and _is_alpha(following[0]):
+                    name_end = _RUN_TAG_NAME.match(buf, pos + 1).end()  # type: ignore[union-attr]
+                    could_be_special = name_end == n and any(
+                        raw.startswith(buf[pos + 1 : name_end].lower()) for raw in _RAW_NAMES
+                    )
+                    if not could_be_special or n - pos > MAX_TAG_BYTES:
+                        self._drain = _TagDrain(_TagDrain.TAGNAME, _DATA, b"")
+                        self._state = _DRAIN
+                        pos += 1
+                        continue
+                # '<' or '</' or a possible raw-text tag name at the very end: wait for more
+                if final:
+                    pos = n
+                else:
+                    hold = pos
+                break
+            elif st == _COMMENT:
+                m = _COMMENT_END.search(buf, pos)
+                if m is None:
+                    hold = max(pos, n - 3)
+                    break
+                pos = m.end()
+                self._state = _DATA
+            elif st == _BOGUS:
+                gt = buf.find(b">", pos)
+                if gt == -1:
+                    break
+                pos = gt + 1
+                self._state = _DATA
+            elif st == _SCRIPT:
+                pos, hold = self._script_data(buf, pos, n)
+                if hold != n:
+                    break
+            elif st == _RAW:
+                assert self._raw_end is not None
+                m = self._raw_end.search(buf, pos)
+                if m is None:
+                    hold = max(pos, n - 11)
+                    break
+                pos = m.start()
+                self._state = _DATA
+            elif st == _DRAIN:
+                assert self._drain is not None
+                end = self._drain.run(buf, pos, n)
+                if end == -1:
+                    break
+                pos = end
+                self._enter(self._drain.after, self._drain.after_name)
+                self._drain = None
+            else:  # _PLAINTEXT: the rest of the document is text
+                break
+        if final:
+            hold = n
+        elif stop != -1:
+            hold = min(hold, max(pos, emit))
+        out.append(buf[emit:hold])
+        return out, hold
+
+    def _enter(self, state: int, name: bytes) -> None:
+        """Switch to the state a start tag named ``name`` leaves the tokenizer in."""
+        if state == _RAW and name == b"script":
+            self._state, self._script = _SCRIPT, _SCRIPT_NORMAL
+        elif state == _RAW and name == b"plaintext":
+            self._state = _PLAINTEXT
+        elif state == _RAW:
+            self._state, self._raw_end = _RAW, _RAW_END[name]
+        else:
+            self._state = state
+
+    def _start_tag(
+        self, buf: bytes, pos: int, name: bytes, final: bool, out: list[bytes], emit: int
+    ) -> tuple[int, int, int]:
+        """A start tag that switches the tokenizer; the widget's is stamped. (pos, emit, hold)."""
+        n = len(buf)
+        name = name.lower()
+        m = _TAG_END.match(buf, pos + 1 + len(name))
+        if m is None:  # incomplete: hold a <script> (it may be the widget), drain the others
+            if name == b"script" and not final and n - pos <= MAX_TAG_BYTES:
+                return pos, emit, pos
+            self._drain = _TagDrain(_TagDrain.BAN, _RAW, name)
+            self._state = _DRAIN
+            return pos + 1 + len(name), emit, n
+        end = m.end()
+        if name == b"script":
+            reason = self._matcher.why_not(buf, pos, end)
+            if self._trace is not None:
+                self._trace.append(TagReport(pos, 0, 0, buf[pos:end], reason is None, reason or ""))
+            if reason is None:
+                token = self._resolve_token()
+                if token is not None:
+                    out.append(buf[emit:pos])
+                    out.append(_stamp(buf, pos, end, token))
+                    emit = end
+                    self.found += 1
+        self._enter(_RAW, name)
+        return end, emit, n
+
+    def _resolve_token(self) -> bytes | None:
+        if self._token is None and self._token_source is not None:
+            source, self._token_source = self._token_source, None
+            value = source() if callable(source) else source
+            self._token = None if value is None else _encode_token(value)
+        return self._token
+
+    def _script_data(self, buf: bytes, pos: int, n: int) -> tuple[int, int]:
+        """Script data and its escaped states (WHATWG 13.2.5.4, .15-.31). (pos, hold)."""
+        while True:
+            sub = self._script
+            pattern = (
+                _SCRIPT_DATA
+                if sub == _SCRIPT_NORMAL
+                else _SCRIPT_ESCAPED
+                if sub == _SCRIPT_ESC
+                else _SCRIPT_DOUBLE
+            )
+            m = pattern.search(buf, pos)
+            if m is None:
+                return pos, max(pos, n - 9)
+            found = m.group()
+            if found == b"<!--":
+                # The dashes of '<!--' already count towards '-->' (escaped dash dash).
+                self._script, pos = _SCRIPT_ESC, m.start() + 2
+            elif found == b"-->":
+                self._script, pos = _SCRIPT_NORMAL, m.end()
+            elif found[1:2] == b"/":
+                if sub == _SCRIPT_DBL:
+                    self._script, pos = _SCRIPT_ESC, m.end()
+                else:  # the end tag: data state parses it as an (end) tag
+                    self._state = _DATA
+                    return m.start(), n
+            else:  # '<script' + delimiter inside escaped script data
+                self._script, pos = _SCRIPT_DBL, m.end()
+
+
+def _is_alpha(c: int) -> bool:
+    return 0x61 <= (c | 0x20) <= 0x7A
+
+
+# --- whole documents -----------------------------------------------------------------------
+
+
+def _last_candidate_end(doc: bytes, matcher: _Matcher) -> int:
+    """End of the last ``<script>`` tag whose attributes match, or -1 when there is none.
+
+    A candidate is only a candidate: it may sit in a comment or raw text. But the converse
+    holds, and that is what makes the fast path sound: every real widget tag is a candidate,
+    so past the last candidate the page needs no tokenizing at all.
+    """
+    last = -1
+    path = matcher.widget.path.encode("ascii", "replace")
+    for m in _SCRIPT_CANDIDATE.finditer(doc):
+        tag = _TAG_END.match(doc, m.end())
+        if tag is None:
+            continue
+        start, end = m.start(), tag.end()
+        # Cheap pre-check: the path appears literally unless written with character
+        # references or split by tabs/newlines (which the URL parser drops).
+        if doc.find(path, start, end) == -1 and not _MAYBE_ENCODED.search(doc, start, end):
+            continue
+        if matcher.is_widget(doc, start, end):
+            last = end
+    return last
+
+
+@overload
+def rewrite_html(
+    html: bytes, token: TokenSource, *, widget_src: str = ..., project_id: str | None = ...
+) -> bytes: ...
+@overload
+def rewrite_html(
+    html: str, token: TokenSource, *, widget_src: str = ..., project_id: str | None = ...
+) -> str: ...
+def rewrite_html(
+    html: bytes | str,
+    token: TokenSource,
+    *,
+    widget_src: str = DEFAULT_WIDGET_SRC,
+    project_id: str | None = None,
+) -> bytes | str:
+    """Return ``html`` with every widget ``<script>`` tag carrying ``data-identity-token``.
+
+    The same bytes :class:`HTMLRewriter` gives for any split of ``html``. A ``str`` is
+    rewritten as UTF-8 and returned as ``str``.
+    """
+    if isinstance(html, str):
+        return rewrite_html(
+            html.encode("utf-8", "surrogatepass"),
+            token,
+            widget_src=widget_src,
+            project_id=project_id,
+        ).decode("utf-8", "surrogatepass")
+    doc = bytes(html)
+    rewriter = HTMLRewriter(token, widget_src=widget_src, project_id=project_id)
+    last = _last_candidate_end(doc, rewriter._matcher)
+    if last == -1:
+        return doc
+    pieces, hold = rewriter._scan(doc, final=False, stop=last)
+    if not rewriter.found:
+        return doc
+    pieces.append(doc[hold:])
+    return b"".join(pieces)
+
+
+def find_widget(
+    html: bytes, *, widget_src: str = DEFAULT_WIDGET_SRC, project_id: str | None = None
+) -> bool:
+    """Whether ``html`` holds a widget tag that :func:`rewrite_html` would stamp."""
+    doc = bytes(html)
+    rewriter = HTMLRewriter("", widget_src=widget_src, project_id=project_id)
+    last = _last_candidate_end(doc, rewriter._matcher)
+    if last != -1:
+        rewriter._scan(doc, final=False, stop=last)
+    return rewriter.found > 0
+
+
+# --- explaining decisions (for ``reqio-middleware check``) ---------------------------------
+
+
+@dataclass(frozen=True)
+class TagReport:
+    """One widget-like ``<script`` in a page, where it is, and what the rewriter decides."""
+
+    offset: int
+    line: int
+    col: int
+    tag: bytes
+    rewritten: bool
+    reason: str  # empty when rewritten
+
+
+def explain(
+    html: bytes, *, widget_src: str = DEFAULT_WIDGET_SRC, project_id: str | None = None
+) -> list[TagReport]:
+    """Every ``<script`` start tag in ``html`` that looks like the widget, with the decision.
+
+    Answers the support question "why is there no token?": a tag inside a comment, inside
+    the text of a ``textarea`` or another raw-text element, for another project, on a
+    look-alike host or over ``http:`` is listed with the reason it is skipped.
+    """
+    doc = bytes(html)
+    rewriter = HTMLRewriter("x", widget_src=widget_src, project_id=project_id)
+    rewriter._trace = []
+    rewriter._run(doc, final=True)
+    real = {r.offset: r for r in rewriter._trace}
+    widget = rewriter._matcher.widget
+    reports: list[TagReport] = []
+    for m in _SCRIPT_CANDIDATE.finditer(doc):
+        start = m.start()
+        tag_end = _TAG_END.match(doc, m.end())
+        end = tag_end.end() if tag_end is not None else min(len(doc), start + 200)
+        tag = doc[start:end]
+        lowered = tag.lower()
+        looks_like = (
+            widget.path.lower().encode() in lowered
+            or widget.authority.encode() in lowered
+            or b"data-project-id" in lowered
+        )
+        if not looks_like:
+            continue
+        line = doc.count(b"\n", 0, start) + 1
+        col = start - (doc.rfind(b"\n", 0, start) + 1) + 1
+        report = real.get(start)
+        if report is not None:
+            reports.append(TagReport(start, line, col, tag, report.rewritten, report.reason))
+        else:
+            reason = _context(doc, start)
+            reports.append(TagReport(start, line, col, tag, False, reason))
+    return reports
+
+
+def _context(doc: bytes, offset: int) -> str:
+    """Why a ``<script`` at ``offset`` is not a tag, by replaying the tokenizer up to it."""
+    probe = HTMLRewriter("x")
+    probe._run(doc[:offset], final=False)
+    state = probe._state
+    if state == _COMMENT or (state == _DATA and probe._held.startswith(b"<!--")):
+        return "inside a comment"
+    if state == _BOGUS:
+        return "inside a bogus comment or doctype"
+    if state == _RAW:
+        name = next((k for k, v in _RAW_END.items() if v is probe._raw_end), b"raw text")
+        return f"inside <{name.decode()}> text"
+    if state == _SCRIPT:
+        return "inside the text of another <script>"
+    if state == _PLAINTEXT:
+        return "after <plaintext>"
+    if state == _DRAIN:
+        return "inside another tag (an attribute value)"
+    return "not a tag"

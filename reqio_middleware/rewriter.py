@@ -53,7 +53,6 @@ TOKEN_ATTR = b"data-identity-token"
 
 # --- the tokenizer's states, as patterns ---------------------------------------------------
 
-_WS = rb"\t\n\f\r "  # HTML whitespace; not Python's \s, which also has \x0b
 _RAW_NAMES = (
     b"script",
     b"style",
@@ -66,65 +65,85 @@ _RAW_NAMES = (
     b"noscript",
     b"plaintext",
 )
-# Attribute value: quoted (quote states) or unquoted (cannot start with a quote).
-_VALUE = rb'(?:"[^"]*+"|\'[^\']*+\'|(?!["\'])[^' + _WS + rb'>]*+)'
-# Attribute name state; a leading '=' is a (parse-error) name character, later ones end it.
-_NAME = rb"[^" + _WS + rb"/>][^" + _WS + rb"/>=]*+"
-# Everything after the tag name up to and including '>': before/after attribute name,
-# attribute value states, self-closing start tag state. A name followed by '=' must have a
-# value: an unterminated quote makes the whole pattern fail, which means "tag incomplete".
-_TAG_REST = (
-    rb"(?:[" + _WS + rb"/]++|" + _NAME + rb"(?:[" + _WS + rb"]*+=[" + _WS + rb"]*+" + _VALUE
-    + rb"|(?![" + _WS + rb"]*+=)))*+>"
-)
-_TAG_NAME = rb"[^" + _WS + rb"/>]*+"
-_SPECIAL = rb"(?i:" + b"|".join(_RAW_NAMES) + rb")(?=[" + _WS + rb"/>])"
 
-# Data state, consumed in bulk by one C-level match: text, a lone '<', end tags (which may
-# carry attributes), bogus comments and doctypes, and start tags of ordinary elements. It
-# stops at comments, at start tags that switch the tokenizer (raw text, script, plaintext)
-# and at anything incomplete at the end of the buffer.
-_BULK = re.compile(
-    rb"(?:[^<]++"
-    rb"|<(?=[^a-zA-Z!/?])"
-    rb"|</[a-zA-Z]" + _TAG_NAME + _TAG_REST
-    + rb"|</>"
-    rb"|</(?=[^a-zA-Z>])[^>]*+>"
-    rb"|<!(?!--)[^>]*+>"
-    rb"|<\?[^>]*+>"
-    rb"|<(?!" + _SPECIAL + rb")[a-zA-Z]" + _TAG_NAME + _TAG_REST
-    + rb")*+"
+
+def _pattern(template: bytes, **parts: bytes) -> bytes:
+    """Fill ``{NAME}`` slots. ``WS`` is HTML whitespace: tab, LF, FF, CR, space (no VT)."""
+    out = template.replace(b"WS", b"\t\n\f\r ")
+    for key, value in parts.items():
+        out = out.replace(b"{" + key.encode() + b"}", value)
+    return out
+
+
+# Attribute value: quoted (quote states) or unquoted (which cannot start with a quote).
+_VALUE = _pattern(rb"""(?:"[^"]*+"|'[^']*+'|(?!["'])[^WS>]*+)""")
+# Attribute name state; a leading '=' is a (parse-error) name character, later ones end it.
+_NAME = _pattern(rb"[^WS/>][^WS/>=]*+")
+# After the tag name up to and including '>': before/after attribute name, the attribute
+# value states, self-closing. A name followed by '=' must have a value, so an unterminated
+# quote makes the whole pattern fail, which is how "tag incomplete" shows.
+_TAG_REST_EXACT = _pattern(
+    rb"(?:[WS/]++|{NAME}(?:[WS]*+=[WS]*+{VALUE}|(?![WS]*+=)))*+>", NAME=_NAME, VALUE=_VALUE
 )
-_SPECIAL_OPEN = re.compile(rb"<(" + _SPECIAL + rb")")
+# The same states for the tags real pages are made of (name="v" name='v' name=v name),
+# tried first because it is several times cheaper; any tag it does not fit goes to the
+# exact form above, so both give the same end.
+_TAG_REST_COMMON = _pattern(
+    rb"""(?:[WS]++[^WS/>="'<`]++(?:="[^"]*+"|='[^']*+'|=[^WS>"'=<`]++)?+)*+[WS]*+/?>"""
+)
+_TAG_REST = b"(?:" + _TAG_REST_COMMON + b"|" + _TAG_REST_EXACT + b")"
+_TAG_NAME = _pattern(rb"[^WS/>]*+")
+_SPECIAL = b"(?i:" + b"|".join(_RAW_NAMES) + _pattern(rb")(?=[WS/>])")
+
+# Data state, consumed in bulk by one C-level match: text, end tags (which may carry
+# attributes), bogus comments and doctypes, start tags of ordinary elements, a lone '<'. It
+# stops at comments, at start tags that switch the tokenizer (raw text, script, plaintext)
+# and at anything the end of the buffer cuts short. Start tags whose first letter cannot
+# begin a raw-text name skip the (costly) name check.
+_BULK = re.compile(
+    _pattern(
+        rb"(?:[^<]++"
+        rb"|<[abcdefghjklmoqruvwyzABCDEFGHJKLMOQRUVWYZ]{TAG_NAME}{REST}"
+        rb"|</[a-zA-Z]{TAG_NAME}{REST}"
+        rb"|<(?!{SPECIAL})[a-zA-Z]{TAG_NAME}{REST}"
+        rb"|<(?=[^a-zA-Z!/?])"
+        rb"|</>"
+        rb"|</(?=[^a-zA-Z>])[^>]*+>"
+        rb"|<!(?!--)[^>]*+>"
+        rb"|<\?[^>]*+>"
+        rb")*+",
+        TAG_NAME=_TAG_NAME,
+        REST=_TAG_REST,
+        SPECIAL=_SPECIAL,
+    )
+)
+_SPECIAL_OPEN = re.compile(b"<(" + _SPECIAL + b")")
 _TAG_END = re.compile(_TAG_REST)
 _ATTR = re.compile(
-    rb"[" + _WS + rb"/]*+(" + _NAME + rb")(?:[" + _WS + rb"]*+=[" + _WS + rb"]*+(" + _VALUE + rb"))?"
+    _pattern(rb"[WS/]*+({NAME})(?:[WS]*+=[WS]*+({VALUE}))?", NAME=_NAME, VALUE=_VALUE)
 )
 _COMMENT_END = re.compile(rb"--!?>")
-_SCRIPT_CANDIDATE = re.compile(rb"<script(?=[" + _WS + rb"/>])", re.IGNORECASE)
-_END_SCRIPT = rb"</script[" + _WS + rb"/>]"
-_SCRIPT_DATA = re.compile(rb"<!--|" + _END_SCRIPT, re.IGNORECASE)
-_SCRIPT_ESCAPED = re.compile(
-    rb"-->|" + _END_SCRIPT + rb"|<script[" + _WS + rb"/>]", re.IGNORECASE
-)
-_SCRIPT_DOUBLE = re.compile(rb"-->|" + _END_SCRIPT, re.IGNORECASE)
+_SCRIPT_CANDIDATE = re.compile(_pattern(rb"<script(?=[WS/>])"), re.IGNORECASE)
+_END_SCRIPT = _pattern(rb"</script[WS/>]")
+_SCRIPT_DATA = re.compile(b"<!--|" + _END_SCRIPT, re.IGNORECASE)
+_SCRIPT_ESCAPED = re.compile(b"-->|" + _END_SCRIPT + _pattern(rb"|<script[WS/>]"), re.IGNORECASE)
+_SCRIPT_DOUBLE = re.compile(b"-->|" + _END_SCRIPT, re.IGNORECASE)
 _RAW_END = {
-    name: re.compile(rb"</" + name + rb"[" + _WS + rb"/>]", re.IGNORECASE)
+    name: re.compile(_pattern(rb"</{NAME}[WS/>]", NAME=name), re.IGNORECASE)
     for name in _RAW_NAMES
     if name not in (b"script", b"plaintext")
 }
 # Resumable pieces for a tag cut by a chunk boundary (see _TagDrain).
-_RUN_NAME = re.compile(rb"[^" + _WS + rb"/>=]*+")
+_RUN_NAME = re.compile(_pattern(rb"[^WS/>=]*+"))
 _RUN_TAG_NAME = re.compile(_TAG_NAME)
-_RUN_UNQUOTED = re.compile(rb"[^" + _WS + rb">]*+")
-_RUN_WS = re.compile(rb"[" + _WS + rb"]*+")
+_RUN_UNQUOTED = re.compile(_pattern(rb"[^WS>]*+"))
+_WS_BYTES = frozenset(b"\t\n\f\r ")
+_MAYBE_ENCODED = re.compile(rb"[&\t\n\r]")
+_URL_TRIM = "".join(map(chr, range(0x21)))
 
 # Tokenizer states kept between chunks.
 _DATA, _COMMENT, _BOGUS, _RAW, _SCRIPT, _PLAINTEXT, _DRAIN = range(7)
 _SCRIPT_NORMAL, _SCRIPT_ESC, _SCRIPT_DBL = range(3)
-_WS_BYTES = frozenset(_WS)
-_MAYBE_ENCODED = re.compile(rb"[&\t\n\r]")
-_URL_TRIM = "".join(map(chr, range(0x21)))
 
 
 # --- which src is the widget ---------------------------------------------------------------

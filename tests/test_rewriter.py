@@ -96,7 +96,7 @@ def test_any_case_order_quoting_and_whitespace(tag: bytes) -> None:
         b'<script src="widget.js"></script>',
         b'<script data-src="https://reqio.app/widget.js"></script>',
         b'<script src="https://evil.example/x.js" src="https://reqio.app/widget.js"></script>',
-        b'<script src></script>',
+        b"<script src></script>",
         b'<scriptx src="https://reqio.app/widget.js"></scriptx>',
         b'<img src="https://reqio.app/widget.js">',
     ],
@@ -158,10 +158,10 @@ def test_never_inside_comments_raw_text_or_attributes(context: bytes) -> None:
         b"<!doctype html>",
         b"<?xml version='1.0'?>",
         b"</ >",
-        b"<a b=c\"d>",
+        b'<a b=c"d>',
         b"< script>",
         b"<3",
-        b"<p =\"x>\">",
+        b'<p ="x>">',
     ],
 )
 def test_found_after_every_construct_that_ends(before: bytes) -> None:

@@ -1,0 +1,1 @@
+"""Small real applications the framework and server tests put behind the middleware."""

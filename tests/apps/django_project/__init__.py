@@ -1,0 +1,1 @@
+"""A minimal Django project configured in-process (no settings module on disk, no database)."""

@@ -1,0 +1,33 @@
+"""A FastAPI application: an HTML route and a JSON route, behind ``add_middleware``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
+
+from .common import PAGE, SETTINGS
+
+
+def build(wrapped: bool, resolver: Callable[..., Any] | None = None) -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/page", response_class=HTMLResponse)
+    async def html_page() -> HTMLResponse:
+        return HTMLResponse(PAGE)
+
+    @app.get("/sync-page", response_class=HTMLResponse)
+    def sync_html_page() -> str:
+        return PAGE.decode()
+
+    @app.get("/json")
+    async def json_page() -> dict[str, Any]:
+        return {"items": [1, 2, 3], "html": "<script src='https://reqio.app/widget.js'></script>"}
+
+    if wrapped:
+        from reqio_middleware import ReqioMiddleware
+
+        app.add_middleware(ReqioMiddleware, resolver=resolver, **SETTINGS)
+    return app

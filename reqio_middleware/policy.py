@@ -1,0 +1,219 @@
+"""The one decision about a response, shared by the ASGI and WSGI middlewares.
+
+Every "don't touch" case lives in :func:`decide`, as one list, so the two protocols cannot drift
+apart. Each rule answers a bug seen in a peer project (see the research notes): compressed HTML
+(django-debug-toolbar #114, #1560), attachments (New Relic), ranges (Starlette #3414), bodiless
+statuses (uvicorn #841), UTF-16 pages, mixed-case header names (New Relic #1011).
+
+Headers may arrive as bytes (ASGI) or str (WSGI), in any case, from any iterable; values are
+read as latin-1, which maps bytes to str one to one, so nothing is lost either way.
+"""
+
+from __future__ import annotations
+
+import codecs
+import enum
+import re
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+from typing import AnyStr, NamedTuple
+
+__all__ = [
+    "PASS",
+    "Action",
+    "Decision",
+    "decide",
+    "edit_headers",
+    "is_ascii_compatible",
+]
+
+
+class Action(enum.Enum):
+    PASS = "pass"  # not ours: forward untouched, byte for byte
+    ENCODED = "encoded"  # HTML we cannot read (compressed): forward untouched, warn once
+    HEAD = "head"  # a HEAD for a page we would rewrite: header edits only, no token
+    REWRITE = "rewrite"  # a page we may rewrite once we know who is asking
+
+
+class Decision(NamedTuple):
+    action: Action
+    #: The declared Content-Length, when there is exactly one valid value.
+    content_length: int | None = None
+
+
+PASS = Decision(Action.PASS)
+_ENCODED = Decision(Action.ENCODED)
+_HEAD = Decision(Action.HEAD)
+
+# The response headers the decision reads, by lowercase name, as bytes (ASGI) and str (WSGI).
+_WATCHED: dict[str | bytes, str] = {}
+for _name in ("content-type", "content-encoding", "content-length", "content-range"):
+    _WATCHED[_name] = _WATCHED[_name.encode()] = _name
+_WATCHED["content-disposition"] = _WATCHED[b"content-disposition"] = "content-disposition"
+
+_HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+_NO_BODY_STATUSES = frozenset({204, 206, 304})
+_IDENTITY_ENCODINGS = frozenset({"", "identity"})
+_STATEFUL_ENCODINGS = ("utf_7", "iso2022", "hz", "utf_16", "utf_32")
+_ASCII_PROBE = "<script src=\"https://reqio.app/widget.js\" data-x='y'></script>\t\r\n"
+
+#: Headers that describe the exact bytes of a representation: wrong once a token is in it.
+_REMOVED = frozenset(
+    {
+        "content-length",
+        "etag",
+        "last-modified",
+        "content-md5",
+        "digest",
+        "repr-digest",
+        "accept-ranges",
+    }
+)
+_DROPPED_CACHE_DIRECTIVES = frozenset({"public", "s-maxage", "private", "no-store", "immutable"})
+# Names of the headers we add: lowercase for ASGI (its spec), conventional case for WSGI.
+_ADDED_BYTES = ("cache-control", "vary", "content-length")
+_ADDED_TEXT = ("Cache-Control", "Vary", "Content-Length")
+_DIRECTIVES = re.compile(r'(?:[^,"]|"(?:[^"\\]|\\.)*")+')
+
+
+def decide(method: str, status: int, headers: Iterable[tuple[AnyStr, AnyStr]]) -> Decision:
+    """Whether a response may carry a token: ``method`` and ``status`` of the request/response,
+    ``headers`` as ``(name, value)`` pairs (bytes or str, any case)."""
+    if (method != "GET" and method != "HEAD") or status < 200 or status in _NO_BODY_STATUSES:
+        return PASS
+    html = False
+    encoded = False
+    lengths: list[str | bytes] = []
+    for raw_name, raw_value in headers:
+        name = _WATCHED.get(raw_name.lower())
+        if name is None:
+            continue
+        if name == "content-type":
+            if not _is_rewritable_type(raw_value):
+                return PASS  # the common way out: JSON, CSS, images, other charsets
+            html = True
+        elif name == "content-length":
+            lengths.append(raw_value)
+        elif name == "content-encoding":
+            encoded = encoded or _text(raw_value).strip().lower() not in _IDENTITY_ENCODINGS
+        elif (
+            name == "content-range"
+            or _text(raw_value).split(";", 1)[0].strip().lower() == "attachment"
+        ):
+            return PASS
+    if not html:
+        return PASS
+    if encoded:
+        return _ENCODED
+    if method == "HEAD":
+        return _HEAD
+    length = None
+    if lengths and len(set(lengths)) == 1:
+        text = _text(lengths[0]).strip()
+        if text.isdigit() and text.isascii():
+            length = int(text)
+    return Decision(Action.REWRITE, length)
+
+
+@lru_cache(maxsize=256)
+def _is_rewritable_type(value: str | bytes) -> bool:
+    """HTML in an ASCII-compatible (or unnamed) charset. Cached: sites send a handful of values."""
+    media_type, _, params = _text(value).partition(";")
+    if media_type.strip().lower() not in _HTML_TYPES:
+        return False
+    charset = _charset(params) if params else None
+    return charset is None or is_ascii_compatible(charset)
+
+
+@lru_cache(maxsize=64)
+def is_ascii_compatible(charset: str) -> bool:
+    """True when the markup characters of a tag are the same bytes as in ASCII.
+
+    The rewriter works on bytes, so a page must spell ``<script src="...">`` in ASCII; UTF-16/32
+    do not, and stateful encodings (UTF-7, ISO-2022-*, HZ) can give ASCII bytes another meaning.
+    Unknown charsets are refused: guessing could corrupt a page.
+    """
+    try:
+        name = codecs.lookup(charset).name.replace("-", "_")
+    except (LookupError, ValueError):
+        return False
+    if name.startswith(_STATEFUL_ENCODINGS):
+        return False
+    try:
+        return _ASCII_PROBE.encode(name) == _ASCII_PROBE.encode("ascii")
+    except (UnicodeError, LookupError, TypeError):
+        return False
+
+
+def edit_headers(
+    headers: Sequence[tuple[AnyStr, AnyStr]], content_length: int | None, *, no_store: bool = True
+) -> list[tuple[AnyStr, AnyStr]]:
+    """The headers of a page that carries (or, for HEAD, would carry) a per-user token.
+
+    ``Content-Length`` is set to ``content_length`` or removed; validators, digests and
+    ``Accept-Ranges`` describe other bytes and go; shared caches must not keep the page
+    (``private``, ``no-store`` unless ``no_store=False``), and it varies with the cookie.
+    Other headers keep their order, names and case.
+    """
+    as_bytes = bool(headers) and isinstance(headers[0][0], bytes)
+    out: list[tuple[str, str]] = []
+    cache_at: int | None = None
+    cache_directives: list[str] = []
+    vary_at: int | None = None
+    varies_by_cookie = False
+    for raw_name, raw_value in headers:
+        name, value = _text(raw_name), _text(raw_value)
+        lower = name.lower()
+        if lower in _REMOVED:
+            continue
+        if lower == "cache-control":
+            cache_directives.extend(_directives(value))
+            if cache_at is not None:
+                continue
+            cache_at = len(out)
+        elif lower == "vary":
+            tokens = {item.strip().lower() for item in value.split(",")}
+            varies_by_cookie = varies_by_cookie or "cookie" in tokens or "*" in tokens
+            if vary_at is None:
+                vary_at = len(out)
+        out.append((name, value))
+
+    kept: list[str] = [
+        d
+        for d in cache_directives
+        if d.split("=", 1)[0].strip().lower() not in _DROPPED_CACHE_DIRECTIVES
+    ]
+    cache_value = ", ".join(["private", "no-store", *kept] if no_store else ["private", *kept])
+    cache_control, vary, length = _ADDED_BYTES if as_bytes else _ADDED_TEXT
+    if cache_at is None:
+        out.append((cache_control, cache_value))
+    else:
+        out[cache_at] = (out[cache_at][0], cache_value)
+    if not varies_by_cookie:
+        if vary_at is None:
+            out.append((vary, "Cookie"))
+        else:
+            name, value = out[vary_at]
+            out[vary_at] = (name, f"{value}, Cookie" if value.strip() else "Cookie")
+    if content_length is not None:
+        out.append((length, str(content_length)))
+    if as_bytes:
+        return [(n.encode("latin-1"), v.encode("latin-1")) for n, v in out]  # type: ignore[misc]
+    return out  # type: ignore[return-value]
+
+
+def _directives(value: str) -> list[str]:
+    return [d.strip() for d in _DIRECTIVES.findall(value) if d.strip()]
+
+
+def _charset(params: str) -> str | None:
+    charset = None
+    for param in params.split(";"):
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "charset":
+            charset = value.strip().strip('"').strip()
+    return charset
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode("latin-1") if isinstance(value, bytes) else value

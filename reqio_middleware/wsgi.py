@@ -1,0 +1,361 @@
+"""``ReqioWSGIMiddleware``: the PEP 3333 middleware, same policy and settings as the ASGI one.
+
+Non-GET/HEAD requests and responses that are not rewritable HTML go straight through: the
+server's own ``start_response`` is called as soon as the application calls ours, and the
+application's iterable (a ``wsgi.file_wrapper`` included) is returned as is.
+
+For a rewritable page, ``start_response`` is held until the first block of the body (the
+application may call it lazily, inside that first iteration):
+
+* the body is complete in hand (the application returned a list or tuple, or the first block is
+  as long as the declared ``Content-Length``): the identity is resolved, a token is minted only
+  if a widget tag is there, and the page goes out with an exact ``Content-Length``;
+* otherwise the identity is resolved at the first block; an anonymous page goes out untouched,
+  others stream through the rewriter without ``Content-Length``, one output block (possibly
+  ``b""``) per input block, so the server is never made to wait for several blocks.
+
+Why not hold several blocks to get an exact length for short streamed pages, as the ASGI
+middleware does: ``wsgiref.validate`` (and servers built the same way) require
+``start_response`` to have been called by the time the first block is handed over, and PEP 3333
+forbids blocking the server on more than one block; together they leave the first block as
+the only point of decision.
+
+If the application uses ``write()`` while the headers are held, they are released untouched
+and what it writes (and yields after) passes through: ``write()`` is a legacy path.
+
+The resolver runs in the request's thread, with no timeout: WSGI frameworks keep the request
+(Flask's context, Django's thread-local state) in that thread, so running the resolver in
+another one to time it out would hide the very data it needs, and an abandoned thread could
+not be stopped anyway. Its exceptions are handled exactly as under ASGI.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from types import TracebackType
+from typing import Any, Protocol
+
+from . import endpoint
+from .config import DEFAULT_RESOLVER_TIMEOUT, DEFAULT_WIDGET_SRC, ResolverFailure, Settings
+from .identity import Identity
+from .policy import Action, decide, edit_headers
+from .rewriter import HTMLRewriter
+from .tokens import Minter
+
+__all__ = ["ReqioWSGIMiddleware"]
+
+logger = logging.getLogger("reqio_middleware")
+
+Environ = dict[str, Any]
+Headers = list[tuple[str, str]]
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
+Write = Callable[[bytes], object]
+
+
+class StartResponse(Protocol):
+    def __call__(
+        self, status: str, headers: Headers, exc_info: ExcInfo | None = ..., /
+    ) -> Write: ...
+
+
+WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
+Resolver = Callable[[Environ], Any]
+
+_ENCODED_HINT = (
+    "reqio: an HTML response arrived compressed (Content-Encoding: %s) and was left without a "
+    "token. Wrap the application with ReqioWSGIMiddleware inside (before) the compression "
+    "middleware so that it sees the page uncompressed. This warning is logged once."
+)
+
+
+class ReqioWSGIMiddleware:
+    """Give the Reqio widget tag on HTML pages a signed identity token for the signed-in user."""
+
+    def __init__(
+        self,
+        app: WSGIApp,
+        *,
+        resolver: Resolver | None = None,
+        secret: str | bytes | None = None,
+        project_id: str | None = None,
+        audience: str | None = None,
+        widget_src: str = DEFAULT_WIDGET_SRC,
+        ttl: int = 300,
+        token_path: str | None = None,
+        minter: Minter | None = None,
+        resolver_timeout: float = DEFAULT_RESOLVER_TIMEOUT,
+    ) -> None:
+        self.app = app
+        self.settings = Settings(
+            secret=secret,
+            project_id=project_id,
+            audience=audience,
+            widget_src=widget_src,
+            ttl=ttl,
+            token_path=token_path,
+            minter=minter,
+            resolver_timeout=resolver_timeout,
+        )
+        if resolver is not None and not callable(resolver):
+            raise TypeError(f"resolver must be callable, not {type(resolver).__name__}")
+        self.resolver = resolver
+        self._warned_encoded = False
+
+    def __repr__(self) -> str:
+        return f"ReqioWSGIMiddleware({self.app!r}, settings={self.settings!r})"
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        token_path = self.settings.token_path
+        if token_path is not None:
+            path = environ.get("PATH_INFO")
+            if path == token_path:
+                return _reply(start_response, self._token_reply(environ, method))
+            if path == self.settings.script_path:
+                return _reply(start_response, endpoint.script(method))
+        if method not in ("GET", "HEAD"):
+            return self.app(environ, start_response)
+        response = _Response(self, environ, start_response)
+        result = self.app(environ, response.start_response)
+        if response.mode == _Response.PASS:
+            return result  # decided already: the app's own iterable, file wrappers included
+        return _Body(response, result)
+
+    def resolve(self, environ: Environ) -> Identity | None:
+        """The identity for this request; :class:`ResolverFailure` (logged) when unknown."""
+        if self.resolver is None:
+            value = environ.get("reqio.identity")
+        else:
+            try:
+                value = self.resolver(environ)
+            except Exception as exc:
+                logger.error(
+                    "reqio: the identity resolver raised %s: %s; "
+                    "the response goes out without a token",
+                    type(exc).__name__,
+                    exc,
+                    exc_info=exc,
+                )
+                raise ResolverFailure(type(exc).__name__) from None
+            if inspect.isawaitable(value):
+                if inspect.iscoroutine(value):
+                    value.close()
+                logger.error(
+                    "reqio: the identity resolver returned an awaitable; under WSGI it must be "
+                    "a plain function"
+                )
+                raise ResolverFailure("awaitable")
+        return self.settings.identify(value)
+
+    def warn_encoded(self, headers: Headers) -> None:
+        if self._warned_encoded:
+            return
+        self._warned_encoded = True
+        encoding = ", ".join(v for n, v in headers if n.lower() == "content-encoding")
+        logger.warning(_ENCODED_HINT, encoding)
+
+    def _token_reply(self, environ: Environ, method: str) -> endpoint.Reply:
+        host = environ.get("HTTP_HOST")
+        if not host and environ.get("SERVER_NAME"):
+            host = f"{environ['SERVER_NAME']}:{environ.get('SERVER_PORT', '80')}"
+        refusal = endpoint.check_request(
+            method,
+            sec_fetch_site=environ.get("HTTP_SEC_FETCH_SITE"),
+            origin=environ.get("HTTP_ORIGIN"),
+            scheme=environ.get("wsgi.url_scheme", "http"),
+            host=host or None,
+        )
+        if refusal is not None:
+            return refusal
+        try:
+            identity = self.resolve(environ)
+        except ResolverFailure:
+            return endpoint.failure()
+        if identity is None:
+            return endpoint.anonymous()
+        return endpoint.token(self.settings, identity)
+
+
+class _Response:
+    """One GET/HEAD response: our ``start_response`` and ``write``, and the decision."""
+
+    __slots__ = (
+        "declared",
+        "environ",
+        "headers",
+        "middleware",
+        "mode",
+        "rewriter",
+        "server_start_response",
+        "server_write",
+        "status",
+    )
+
+    NONE = 0  # the app has not called start_response yet
+    PASS = 1  # the server has the headers; the body goes through untouched
+    HOLD = 2  # a rewritable page: headers held until the first block
+    STREAM = 3  # the server has edited headers; blocks go through the rewriter
+
+    def __init__(
+        self, middleware: ReqioWSGIMiddleware, environ: Environ, start_response: StartResponse
+    ) -> None:
+        self.middleware = middleware
+        self.environ = environ
+        self.server_start_response = start_response
+        self.server_write: Write | None = None
+        self.mode = self.NONE
+        self.status = ""
+        self.headers: Headers = []
+        self.declared: int | None = None
+        self.rewriter: HTMLRewriter | None = None
+
+    def start_response(
+        self, status: str, headers: Iterable[tuple[str, str]], exc_info: ExcInfo | None = None
+    ) -> Write:
+        try:
+            if exc_info is None and self.mode != self.NONE:
+                raise AssertionError("start_response called a second time without exc_info")
+            headers = list(headers)  # may be a generator: read it once
+            if self.mode in (self.PASS, self.STREAM):
+                # The server has our headers: it replaces them, or re-raises if they went out.
+                # The new (error) page is not rewritten: its body may follow part of the old one.
+                self.mode = self.PASS
+                self.rewriter = None
+                method = self.environ.get("REQUEST_METHOD", "GET")
+                if decide(method, _code(status), headers).action is Action.HEAD:
+                    headers = edit_headers(headers, None)
+                self.server_write = self.server_start_response(status, headers, exc_info)
+                return self.server_write
+            decision = decide(self.environ.get("REQUEST_METHOD", "GET"), _code(status), headers)
+            if decision.action is Action.REWRITE:
+                self.mode = self.HOLD
+                self.status, self.headers = status, headers
+                self.declared = decision.content_length
+                return self.write
+            if decision.action is Action.HEAD:
+                headers = edit_headers(headers, None)
+            elif decision.action is Action.ENCODED:
+                self.middleware.warn_encoded(headers)
+            self.mode = self.PASS
+            if exc_info is None:
+                self.server_write = self.server_start_response(status, headers)
+            else:
+                self.server_write = self.server_start_response(status, headers, exc_info)
+            return self.server_write
+        finally:
+            exc_info = None  # no reference cycle through the traceback (PEP 3333)
+
+    def write(self, data: bytes) -> object:
+        """The app's ``write()``: release held headers untouched and pass its bytes through."""
+        if self.mode == self.HOLD:
+            self.send_headers(self.headers)
+            self.mode = self.PASS
+        assert self.server_write is not None
+        if self.mode == self.STREAM:
+            assert self.rewriter is not None
+            return self.server_write(self.rewriter.feed(data))
+        return self.server_write(data)
+
+    def send_headers(self, headers: Headers) -> None:
+        self.server_write = self.server_start_response(self.status, headers)
+
+    def whole(self, body: bytes) -> bytes:
+        """The complete body: stamped when someone is signed in and a widget tag is there."""
+        self.mode = self.PASS
+        identity = self.identity()
+        if identity is not None:
+            new = self.middleware.settings.rewrite(body, identity)
+            if new is not None:
+                self.send_headers(edit_headers(self.headers, len(new)))
+                return new
+        self.send_headers(self.headers)
+        return body
+
+    def first_block(self, block: bytes) -> bytes:
+        """Decide at the first block of a body that may go on."""
+        if self.declared is not None and len(block) >= self.declared:
+            return self.whole(block)
+        identity = self.identity()
+        if identity is None:
+            self.mode = self.PASS
+            self.send_headers(self.headers)
+            return block
+        self.rewriter = self.middleware.settings.rewriter(identity)
+        self.mode = self.STREAM
+        self.send_headers(edit_headers(self.headers, None))
+        return self.rewriter.feed(block)
+
+    def identity(self) -> Identity | None:
+        try:
+            return self.middleware.resolve(self.environ)
+        except ResolverFailure:
+            return None
+
+
+class _Body:
+    """The iterable we hand the server for a page we may rewrite; closes the app's once."""
+
+    __slots__ = ("_closed", "_iterator", "response", "result")
+
+    def __init__(self, response: _Response, result: Iterable[bytes]) -> None:
+        self.response = response
+        self.result = result
+        self._iterator: Iterator[bytes] | None = None
+        self._closed = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        if self._iterator is None:
+            self._iterator = self._blocks()
+        return self._iterator
+
+    def _blocks(self) -> Iterator[bytes]:
+        response = self.response
+        result = self.result
+        if response.mode == response.HOLD and isinstance(result, (list, tuple)):
+            yield response.whole(b"".join(result))
+            return
+        for block in result:
+            mode = response.mode
+            if mode == response.PASS:
+                yield block
+            elif mode == response.STREAM:
+                assert response.rewriter is not None
+                yield response.rewriter.feed(block)
+            elif mode == response.HOLD:
+                yield response.first_block(block)
+            elif block:
+                raise AssertionError("the application yielded a body before start_response")
+        if response.mode == response.HOLD:
+            yield response.whole(b"")
+        elif response.mode == response.STREAM:
+            assert response.rewriter is not None
+            response.mode = response.PASS
+            rest = response.rewriter.close()
+            if rest:
+                yield rest
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self._iterator is not None and hasattr(self._iterator, "close"):
+                self._iterator.close()
+        finally:
+            close = getattr(self.result, "close", None)
+            if close is not None:
+                close()
+
+
+def _reply(start_response: StartResponse, reply: endpoint.Reply) -> list[bytes]:
+    start_response(reply.status_line, list(reply.headers))
+    return [reply.body]
+
+
+def _code(status: str) -> int:
+    try:
+        return int(status.split(" ", 1)[0])
+    except ValueError:
+        return 0

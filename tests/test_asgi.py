@@ -1,0 +1,766 @@
+"""ReqioMiddleware at the ASGI message level, in process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reqio_middleware.asgi import ReqioMiddleware
+from reqio_middleware.config import ConfigurationError
+from reqio_middleware.identity import Identity
+from reqio_middleware.rewriter import rewrite_html
+
+PROJECT = "proj_abc123"
+TAG = b'<script src="https://reqio.app/widget.js" data-project-id="proj_abc123" async></script>'
+PAGE = (
+    b"<!doctype html><html><head><title>t</title>"
+    + TAG
+    + b"</head><body>"
+    + b"x" * 200
+    + (b"</body></html>")
+)
+PLAIN_PAGE = b"<!doctype html><html><body>no widget here</body></html>"
+HTML = (b"content-type", b"text/html; charset=utf-8")
+USER = {"sub": 42, "email": "u@example.com"}
+
+Message = dict[str, Any]
+
+
+def fake_minter(identity: Identity) -> str:
+    return f"tok-{identity.sub}"
+
+
+def expected(page: bytes, token: str = "tok-42") -> bytes:
+    return rewrite_html(page, token, project_id=PROJECT)
+
+
+def start(*headers: tuple[bytes, bytes], status: int = 200, **extra: Any) -> Message:
+    return {"type": "http.response.start", "status": status, "headers": list(headers), **extra}
+
+
+def body(data: bytes, more: bool = False) -> Message:
+    return {"type": "http.response.body", "body": data, "more_body": more}
+
+
+def chunked(page: bytes, cuts: list[int]) -> list[Message]:
+    points = sorted({c for c in cuts if 0 < c < len(page)})
+    pieces = [page[a:b] for a, b in zip([0, *points], [*points, len(page)], strict=True)]
+    return [body(p, more=i < len(pieces) - 1) for i, p in enumerate(pieces)]
+
+
+def cl(n: int) -> tuple[bytes, bytes]:
+    return (b"content-length", str(n).encode())
+
+
+def scripted(
+    messages: list[Message], identity: object = USER, *, raise_after: bool = False
+) -> Callable[..., Awaitable[None]]:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if identity is not None:
+            scope["reqio.identity"] = identity
+        for message in messages:
+            await send(message)
+        if raise_after:
+            raise RuntimeError("boom")
+
+    return app
+
+
+def middleware(app: Any, **kwargs: Any) -> ReqioMiddleware:
+    kwargs.setdefault("minter", fake_minter)
+    kwargs.setdefault("project_id", PROJECT)
+    return ReqioMiddleware(app, **kwargs)
+
+
+def call(mw: Any, *, method: str = "GET", scope: dict[str, Any] | None = None) -> list[Message]:
+    out: list[Message] = []
+
+    async def send(message: Message) -> None:
+        out.append(message)
+
+    async def receive() -> Message:
+        return {"type": "http.disconnect"}
+
+    full = {"type": "http", "method": method, "path": "/", "headers": [], **(scope or {})}
+    asyncio.run(mw(full, receive, send))
+    return out
+
+
+def body_of(out: list[Message]) -> bytes:
+    return b"".join(m.get("body", b"") for m in out if m["type"] == "http.response.body")
+
+
+def headers_of(out: list[Message]) -> list[tuple[bytes, bytes]]:
+    (first,) = [m for m in out if m["type"] == "http.response.start"]
+    return list(first["headers"])
+
+
+def header(out: list[Message], name: bytes) -> list[bytes]:
+    return [v for n, v in headers_of(out) if n.lower() == name]
+
+
+def assert_complete(out: list[Message]) -> None:
+    """One start, bodies, exactly one final body, and a Content-Length that is right or absent."""
+    kinds = [m["type"] for m in out if m["type"].startswith("http.response.")]
+    assert kinds.count("http.response.start") == 1
+    finals = [m for m in out if m["type"] == "http.response.body" and not m.get("more_body")]
+    assert len(finals) == 1
+    lengths = header(out, b"content-length")
+    assert lengths in ([], [str(len(body_of(out))).encode()])
+
+
+class Counter:
+    def __init__(self, value: object = USER) -> None:
+        self.calls = 0
+        self.value = value
+
+    def __call__(self, scope: Any) -> object:
+        self.calls += 1
+        return self.value
+
+
+# --- construction -------------------------------------------------------------------------
+
+
+def test_missing_secret_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("REQIO_SECRET", raising=False)
+    with pytest.raises(ConfigurationError, match="REQIO_SECRET"):
+        ReqioMiddleware(scripted([]), project_id=PROJECT)
+
+
+def test_missing_audience_names_the_variables(monkeypatch: pytest.MonkeyPatch, secret: str) -> None:
+    monkeypatch.delenv("REQIO_PROJECT_ID", raising=False)
+    monkeypatch.delenv("REQIO_AUDIENCE", raising=False)
+    with pytest.raises(ConfigurationError, match=r"REQIO_PROJECT_ID.*REQIO_AUDIENCE") as info:
+        ReqioMiddleware(scripted([]), secret=secret)
+    assert isinstance(info.value, ValueError)
+    assert secret not in str(info.value)
+
+
+def test_environment_is_read_and_repr_hides_the_secret(
+    monkeypatch: pytest.MonkeyPatch, secret: str
+) -> None:
+    import jwt
+
+    monkeypatch.setenv("REQIO_SECRET", secret)
+    monkeypatch.setenv("REQIO_PROJECT_ID", PROJECT)
+    monkeypatch.delenv("REQIO_AUDIENCE", raising=False)
+    mw = ReqioMiddleware(scripted([start(HTML), body(PAGE)]))
+    assert secret not in repr(mw) and secret not in repr(mw.settings)
+    (token,) = [t for t in body_of(call(mw)).split(b'"') if t.startswith(b"eyJ")]
+    claims = jwt.decode(
+        token, secret, algorithms=["HS256"], audience=f"https://reqio.app/p/{PROJECT}"
+    )
+    assert claims["sub"] == "42"
+
+
+def test_arguments_win_over_environment(monkeypatch: pytest.MonkeyPatch, secret: str) -> None:
+    monkeypatch.setenv("REQIO_AUDIENCE", "https://env.example/aud")
+    mw = ReqioMiddleware(scripted([]), secret=secret, audience="https://arg.example/aud")
+    assert mw.settings.minter.audience == "https://arg.example/aud"  # type: ignore[attr-defined]
+
+
+def test_minter_needs_no_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("REQIO_SECRET", "REQIO_PROJECT_ID", "REQIO_AUDIENCE"):
+        monkeypatch.delenv(name, raising=False)
+    assert ReqioMiddleware(scripted([]), minter=fake_minter).settings.minter is fake_minter
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [
+        ({"widget_src": "http://reqio.app/widget.js"}, "widget_src"),
+        ({"widget_src": "https:///widget.js"}, "widget_src"),
+        ({"widget_src": "reqio.app/widget.js"}, "widget_src"),
+        ({"widget_src": "https://reqio.app"}, "widget_src"),
+        ({"ttl": 0}, "ttl"),
+        ({"ttl": True}, "ttl"),
+        ({"token_path": "_reqio/token"}, "token_path"),
+        ({"resolver_timeout": 0}, "resolver_timeout"),
+        ({"resolver_timeout": float("nan")}, "resolver_timeout"),
+    ],
+)
+def test_invalid_settings_are_refused(kwargs: dict[str, Any], needle: str) -> None:
+    with pytest.raises(ConfigurationError, match=needle):
+        middleware(scripted([]), **kwargs)
+
+
+def test_scheme_relative_widget_src_is_accepted() -> None:
+    assert middleware(scripted([]), widget_src="//reqio.app/widget.js").settings.widget_src
+
+
+# --- pass-through ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["websocket", "lifespan"])
+def test_other_scopes_reach_the_app_untouched(kind: str) -> None:
+    seen: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.extend([scope, receive, send])
+
+    async def receive() -> Message:
+        return {}
+
+    async def send(message: Message) -> None:
+        pass
+
+    scope = {"type": kind}
+    asyncio.run(middleware(app)(scope, receive, send))
+    assert seen[0] is scope and seen[1] is receive and seen[2] is send
+
+
+def test_non_get_requests_get_the_servers_send() -> None:
+    seen: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(send)
+
+    async def send(message: Message) -> None:
+        pass
+
+    async def receive() -> Message:
+        return {}
+
+    asyncio.run(middleware(app)({"type": "http", "method": "POST"}, receive, send))
+    assert seen == [send]
+
+
+def test_json_passes_byte_for_byte() -> None:
+    messages = [
+        start((b"content-type", b"application/json"), cl(2), (b"etag", b'"1"')),
+        body(b"{}"),
+    ]
+    resolver = Counter()
+    assert call(middleware(scripted(messages), resolver=resolver)) == messages
+    assert resolver.calls == 0
+
+
+def test_anonymous_page_passes_byte_for_byte() -> None:
+    messages = [start(HTML, cl(len(PAGE)), (b"etag", b'"1"')), body(PAGE)]
+    assert call(middleware(scripted(messages, identity=None))) == messages
+
+
+def test_anonymous_streamed_page_passes_byte_for_byte() -> None:
+    messages = [start(HTML), *chunked(PAGE, [10, 50, 100])]
+    assert call(middleware(scripted(messages, identity=None))) == messages
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_page_without_widget_passes_and_nothing_is_minted(streamed: bool) -> None:
+    minted: list[Identity] = []
+    resolver = Counter()
+    if streamed:
+        messages = [start(HTML), *chunked(PLAIN_PAGE, [20])]
+    else:
+        messages = [start(HTML, cl(len(PLAIN_PAGE))), body(PLAIN_PAGE)]
+    mw = middleware(scripted(messages), resolver=resolver, minter=lambda i: minted.append(i) or "t")
+    out = call(mw)
+    assert body_of(out) == PLAIN_PAGE and minted == [] and resolver.calls <= 1
+    if not streamed:
+        assert out == messages  # known in full: headers untouched too
+
+
+def test_anonymous_page_is_not_scanned(monkeypatch: pytest.MonkeyPatch) -> None:
+    import reqio_middleware.config as config
+
+    def fail(*args: Any, **kwargs: Any) -> bytes:
+        raise AssertionError("an anonymous page was scanned")
+
+    monkeypatch.setattr(config, "rewrite_html", fail)
+    monkeypatch.setattr(config, "HTMLRewriter", fail)
+    messages = [start(HTML), *chunked(PAGE, [40])]
+    assert call(middleware(scripted(messages, identity=None))) == messages
+    assert call(middleware(scripted([start(HTML), body(PAGE)], identity=None)))[1]["body"] == PAGE
+
+
+def test_compressed_html_passes_and_warns_once(caplog: pytest.LogCaptureFixture) -> None:
+    messages = [start(HTML, (b"content-encoding", b"gzip")), body(b"\x1f\x8b...")]
+    mw = middleware(scripted(messages))
+    with caplog.at_level(logging.WARNING, logger="reqio_middleware"):
+        assert call(mw) == messages
+        assert call(mw) == messages
+    warnings = [r for r in caplog.records if "inside the compression" in r.getMessage()]
+    assert len(warnings) == 1 and "gzip" in warnings[0].getMessage()
+
+
+# --- rewriting and Content-Length -----------------------------------------------------------
+
+
+def test_single_body_gets_exact_length_and_header_edits() -> None:
+    messages = [
+        start(HTML, cl(len(PAGE)), (b"etag", b'"1"'), (b"cache-control", b"public, max-age=60")),
+        body(PAGE),
+    ]
+    out = call(middleware(scripted(messages)))
+    assert body_of(out) == expected(PAGE) != PAGE
+    assert header(out, b"content-length") == [str(len(expected(PAGE))).encode()]
+    assert header(out, b"etag") == []
+    assert header(out, b"cache-control") == [b"private, no-store, max-age=60"]
+    assert header(out, b"vary") == [b"Cookie"]
+    assert_complete(out)
+
+
+def test_single_body_without_length_gets_one() -> None:
+    out = call(middleware(scripted([start(HTML), body(PAGE)])))
+    assert header(out, b"content-length") == [str(len(expected(PAGE))).encode()]
+
+
+def test_body_within_the_window_gets_exact_length() -> None:
+    page = PAGE + b"z" * 200_000 + TAG  # several messages, as Django sends anything over 64 KiB
+    out = call(middleware(scripted([start(HTML, cl(len(page))), *chunked(page, [5, 60, 65536])])))
+    assert body_of(out) == expected(page)
+    assert header(out, b"content-length") == [str(len(expected(page))).encode()]
+    assert_complete(out)
+
+
+def test_short_body_in_pieces_gets_exact_length() -> None:
+    out = call(middleware(scripted([start(HTML, cl(len(PAGE))), *chunked(PAGE, [5, 60, 90])])))
+    assert body_of(out) == expected(PAGE)
+    assert header(out, b"content-length") == [str(len(expected(PAGE))).encode()]
+    assert_complete(out)
+
+
+def test_open_ended_stream_has_no_length() -> None:
+    out = call(middleware(scripted([start(HTML), *chunked(PAGE, [5, 60, 90])])))
+    assert body_of(out) == expected(PAGE)
+    assert header(out, b"content-length") == []
+    assert header(out, b"cache-control") == [b"private, no-store"]
+    assert_complete(out)
+
+
+def test_long_page_streams_without_length() -> None:
+    page = PAGE + b"<p>" + b"y" * 300_000 + b"</p>" + TAG
+    out = call(
+        middleware(scripted([start(HTML, cl(len(page))), *chunked(page, [90_000, 200_000])]))
+    )
+    assert body_of(out) == expected(page)
+    assert body_of(out).count(b"tok-42") == 2
+    assert header(out, b"content-length") == []
+    assert_complete(out)
+
+
+def test_mixed_case_headers_django_style() -> None:
+    messages = [
+        start(
+            (b"Content-Type", b"text/html; charset=utf-8"),
+            (b"Content-Length", str(len(PAGE)).encode()),
+            (b"ETag", b'"x"'),
+            (b"Set-Cookie", b"a=1"),
+        ),
+        body(PAGE),
+    ]
+    out = call(middleware(scripted(messages)))
+    assert body_of(out) == expected(PAGE)
+    assert header(out, b"content-length") == [str(len(expected(PAGE))).encode()]
+    assert header(out, b"etag") == []
+    assert (b"Set-Cookie", b"a=1") in headers_of(out)
+
+
+def test_key_less_final_body_message() -> None:
+    out = call(
+        middleware(scripted([start(HTML), body(PAGE, more=True), {"type": "http.response.body"}]))
+    )
+    assert body_of(out) == expected(PAGE)
+    assert_complete(out)
+
+
+def test_head_gets_header_edits_and_no_token() -> None:
+    resolver = Counter()
+    messages = [start(HTML, cl(len(PAGE)), (b"etag", b'"1"')), body(PAGE)]
+    out = call(middleware(scripted(messages), resolver=resolver), method="HEAD")
+    assert body_of(out) == PAGE
+    assert header(out, b"content-length") == [] and header(out, b"etag") == []
+    assert header(out, b"cache-control") == [b"private, no-store"]
+    assert resolver.calls == 0
+
+
+chunkings = st.lists(st.integers(min_value=1, max_value=len(PAGE) - 1), max_size=12)
+
+
+@settings(max_examples=150)
+@given(
+    cuts=chunkings,
+    declared=st.booleans(),
+    empties=st.booleans(),
+    noise=st.sets(st.integers(0, 12)),
+    identified=st.booleans(),
+)
+def test_any_message_sequence_gives_the_rewritten_whole(
+    cuts: list[int], declared: bool, empties: bool, noise: set[int], identified: bool
+) -> None:
+    messages = chunked(PAGE, cuts)
+    if empties:
+        messages = [
+            m
+            for pair in zip([body(b"", True)] * len(messages), messages, strict=True)
+            for m in pair
+        ]
+    # messages of a kind we do not know, anywhere before the final body
+    for at in sorted(noise, reverse=True):
+        if at < len(messages):
+            messages.insert(at, {"type": "x.unknown", "at": at})
+    head = start(HTML, cl(len(PAGE))) if declared else start(HTML)
+    sent = [head, *messages]
+    out = call(middleware(scripted(sent, identity=USER if identified else None)))
+    if identified:
+        assert body_of(out) == expected(PAGE)
+        assert_complete(out)
+    else:
+        assert out == sent
+    unknown = [m for m in out if m["type"] == "x.unknown"]
+    assert unknown == [m for m in sent if m["type"] == "x.unknown"]  # all of them, in order
+
+
+# --- the resolver ---------------------------------------------------------------------------
+
+
+def test_resolver_is_called_once_for_a_streamed_page_with_two_tags() -> None:
+    resolver = Counter()
+    page = PAGE + TAG
+    out = call(middleware(scripted([start(HTML), *chunked(page, [20, 80])]), resolver=resolver))
+    assert body_of(out).count(b"tok-42") == 2
+    assert resolver.calls == 1
+
+
+def test_resolver_sees_what_the_app_stored() -> None:
+    def resolver(scope: Any) -> object:
+        return {"sub": scope["user_id"]}
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        scope["user_id"] = "alice"
+        await send(start(HTML))
+        await send(body(PAGE))
+
+    assert b"tok-alice" in body_of(call(middleware(app, resolver=resolver)))
+
+
+def test_async_resolver_is_awaited() -> None:
+    async def resolver(scope: Any) -> object:
+        await asyncio.sleep(0)
+        return Identity(sub=7)
+
+    out = call(middleware(scripted([start(HTML), body(PAGE)]), resolver=resolver))
+    assert body_of(out) == expected(PAGE, "tok-7")
+
+
+def test_async_callable_object_resolver_is_awaited() -> None:
+    class Resolver:
+        async def __call__(self, scope: Any) -> object:
+            return {"sub": 8}
+
+    out = call(middleware(scripted([start(HTML), body(PAGE)]), resolver=Resolver()))
+    assert body_of(out) == expected(PAGE, "tok-8")
+
+
+def test_sync_resolver_runs_off_the_event_loop_thread() -> None:
+    threads: list[int] = []
+
+    def resolver(scope: Any) -> object:
+        threads.append(threading.get_ident())
+        return USER
+
+    loop_threads: list[int] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        loop_threads.append(threading.get_ident())
+        await send(start(HTML))
+        await send(body(PAGE))
+
+    assert body_of(call(middleware(app, resolver=resolver))) == expected(PAGE)
+    assert len(threads) == 1 and threads[0] != loop_threads[0]
+
+
+def errors(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.ERROR and r.name == "reqio_middleware"
+    ]
+
+
+def test_resolver_raising_leaves_the_page_and_logs(
+    caplog: pytest.LogCaptureFixture, secret: str
+) -> None:
+    def resolver(scope: Any) -> object:
+        raise LookupError("session store down")
+
+    messages = [start(HTML, cl(len(PAGE))), body(PAGE)]
+    mw = ReqioMiddleware(scripted(messages), resolver=resolver, secret=secret, project_id=PROJECT)
+    assert call(mw) == messages
+    (message,) = errors(caplog)
+    assert "LookupError" in message and "session store down" in message
+
+
+@pytest.mark.parametrize("garbage", [42, "alice", {"user": 1}, {"sub": ""}, [1]])
+def test_resolver_returning_garbage_leaves_the_page_and_logs(
+    caplog: pytest.LogCaptureFixture, garbage: object
+) -> None:
+    messages = [start(HTML), *chunked(PAGE, [40])]
+    assert call(middleware(scripted(messages), resolver=lambda scope: garbage)) == messages
+    (message,) = errors(caplog)
+    assert "invalid identity" in message
+
+
+def test_minter_failure_leaves_the_page_and_logs(caplog: pytest.LogCaptureFixture) -> None:
+    def minter(identity: Identity) -> str:
+        raise ValueError("no")
+
+    messages = [start(HTML), body(PAGE)]
+    assert call(middleware(scripted(messages), minter=minter)) == messages
+    assert len(errors(caplog)) == 1
+
+
+@pytest.fixture
+def never() -> Iterator[threading.Event]:
+    event = threading.Event()
+    yield event
+    event.set()  # release the resolver thread left hanging by the test
+
+
+def test_hanging_sync_resolver_times_out(
+    caplog: pytest.LogCaptureFixture, never: threading.Event
+) -> None:
+    def resolver(scope: Any) -> object:
+        never.wait()
+        return USER
+
+    messages = [start(HTML), body(PAGE)]
+    mw = middleware(scripted(messages), resolver=resolver, resolver_timeout=0.05)
+    out: list[Message] = []
+
+    async def send(message: Message) -> None:
+        out.append(message)
+
+    async def receive() -> Message:
+        return {}
+
+    async def main() -> None:
+        await mw({"type": "http", "method": "GET", "path": "/"}, receive, send)
+        # The response is complete while the resolver thread still hangs; release it so that
+        # asyncio.run can shut its executor down.
+        assert out == messages
+        never.set()
+
+    asyncio.run(main())
+    (message,) = errors(caplog)
+    assert "did not answer within 0.05s" in message
+
+
+def test_hanging_async_resolver_times_out_and_is_cancelled(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    cancelled: list[bool] = []
+
+    async def resolver(scope: Any) -> object:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.append(True)
+            raise
+        return USER
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send(start(HTML))
+        await send(body(PAGE))
+        await asyncio.sleep(0)  # let the cancellation land before the loop closes
+
+    out = call(middleware(app, resolver=resolver, resolver_timeout=0.05))
+    assert body_of(out) == PAGE
+    assert cancelled == [True]
+    assert len(errors(caplog)) == 1
+
+
+# --- other messages -------------------------------------------------------------------------
+
+
+def test_debug_message_before_start_is_forwarded_first() -> None:
+    debug = {"type": "http.response.debug", "info": {"template": "x"}}
+    out = call(middleware(scripted([debug, start(HTML), body(PAGE)])))
+    assert out[0] is debug
+    assert body_of(out) == expected(PAGE)
+
+
+@pytest.mark.parametrize("declared", [True, False])
+def test_trailers_follow_the_final_body(declared: bool) -> None:
+    trailers = {
+        "type": "http.response.trailers",
+        "headers": [(b"x-check", b"1")],
+        "more_trailers": False,
+    }
+    head = start(HTML, cl(len(PAGE)), trailers=True) if declared else start(HTML, trailers=True)
+    out = call(middleware(scripted([head, *chunked(PAGE, [50]), trailers])))
+    assert out[0]["trailers"] is True
+    assert out[-1] is trailers
+    assert body_of(out) == expected(PAGE)
+
+
+def test_unknown_messages_are_forwarded_in_order() -> None:
+    hint = {"type": "http.response.early_hint", "links": [b"</a.css>; rel=preload"]}
+    custom = {"type": "x.custom", "n": 1}
+    out = call(
+        middleware(scripted([start(HTML), hint, body(PAGE[:50], True), custom, body(PAGE[50:])]))
+    )
+    kinds = [m["type"] for m in out]
+    assert kinds.index("http.response.early_hint") < kinds.index("x.custom")
+    assert hint in out and custom in out
+    assert body_of(out) == expected(PAGE)
+
+
+def test_unknown_messages_are_forwarded_untouched_when_passing() -> None:
+    custom = {"type": "x.custom", "n": 1}
+    messages = [start((b"content-type", b"text/plain")), custom, body(b"hi")]
+    assert call(middleware(scripted(messages))) == messages
+
+
+def test_zerocopysend_in_a_held_page_replays_it_untouched() -> None:
+    zero = {"type": "http.response.zerocopysend", "file": 3, "more_body": False}
+    messages = [start(HTML, cl(len(PAGE) + 10)), body(PAGE, True), zero]
+    assert call(middleware(scripted(messages))) == messages
+
+
+def test_zerocopysend_in_a_stream_keeps_the_byte_order() -> None:
+    zero = {"type": "http.response.zerocopysend", "file": 3, "more_body": True}
+    messages = [start(HTML), body(PAGE[:30], True), body(PAGE[30:], True), zero, body(b"end")]
+    out = call(middleware(scripted(messages)))
+    assert out.index(zero) == len(out) - 2
+    before = b"".join(
+        m["body"] for m in out[: out.index(zero)] if m["type"] == "http.response.body"
+    )
+    assert before == expected(PAGE)
+
+
+@pytest.mark.parametrize("size", [0, 300_000])
+def test_pathsend_html_gets_its_token(tmp_path: Path, size: int) -> None:
+    page = PAGE + b"z" * size + TAG
+    path = tmp_path / "index.html"
+    path.write_bytes(page)
+    pathsend = {"type": "http.response.pathsend", "path": str(path)}
+    out = call(middleware(scripted([start(HTML, cl(len(page))), pathsend])))
+    assert body_of(out) == expected(page)
+    assert all(m["type"] != "http.response.pathsend" for m in out)
+    assert_complete(out)
+    if size:
+        assert max(len(m["body"]) for m in out if "body" in m) <= 64 * 1024 + 400
+        assert header(out, b"content-length") == []
+
+
+def test_pathsend_anonymous_is_forwarded(tmp_path: Path) -> None:
+    path = tmp_path / "index.html"
+    path.write_bytes(PAGE)
+    messages = [start(HTML, cl(len(PAGE))), {"type": "http.response.pathsend", "path": str(path)}]
+    assert call(middleware(scripted(messages, identity=None))) == messages
+
+
+def test_pathsend_of_a_missing_file_is_forwarded(tmp_path: Path) -> None:
+    messages = [start(HTML), {"type": "http.response.pathsend", "path": str(tmp_path / "nope")}]
+    assert call(middleware(scripted(messages))) == messages
+
+
+# --- failures of the application ------------------------------------------------------------
+
+
+def test_app_raising_before_start_propagates_with_nothing_sent() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        raise RuntimeError("boom")
+
+    out: list[Message] = []
+    with pytest.raises(RuntimeError, match="boom"):
+        out = call(middleware(app))
+    assert out == []
+
+
+def test_app_raising_while_held_releases_what_it_sent() -> None:
+    messages = [start(HTML, cl(len(PAGE))), body(PAGE[:40], True)]
+    out: list[Message] = []
+
+    async def send(message: Message) -> None:
+        out.append(message)
+
+    async def receive() -> Message:
+        return {}
+
+    mw = middleware(scripted(messages, raise_after=True))
+    with pytest.raises(RuntimeError, match="boom"):
+        asyncio.run(mw({"type": "http", "method": "GET", "path": "/"}, receive, send))
+    assert out == messages
+
+
+def test_app_returning_mid_body_releases_what_it_sent() -> None:
+    messages = [start(HTML, cl(len(PAGE))), body(PAGE[:40], True)]
+    assert call(middleware(scripted(messages))) == messages
+
+
+def test_state_is_per_request() -> None:
+    mw = middleware(scripted([start(HTML), *chunked(PAGE, [70])]))
+
+    async def both() -> list[list[Message]]:
+        outs: list[list[Message]] = [[], []]
+
+        async def run(i: int) -> None:
+            async def send(message: Message) -> None:
+                outs[i].append(message)
+                await asyncio.sleep(0)
+
+            async def receive() -> Message:
+                return {}
+
+            await mw({"type": "http", "method": "GET", "path": "/"}, receive, send)
+
+        await asyncio.gather(run(0), run(1))
+        return outs
+
+    for out in asyncio.run(both()):
+        assert body_of(out) == expected(PAGE)
+
+
+# --- Starlette ------------------------------------------------------------------------------
+
+
+@pytest.mark.filterwarnings("ignore:Using `httpx`")
+def test_works_with_starlette_add_middleware() -> None:
+    from starlette.applications import Starlette
+    from starlette.responses import HTMLResponse, JSONResponse
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    async def page(request: Any) -> HTMLResponse:
+        request.scope["reqio.identity"] = USER
+        return HTMLResponse(PAGE.decode())
+
+    async def data(request: Any) -> JSONResponse:
+        return JSONResponse({"a": 1})
+
+    app = Starlette(routes=[Route("/", page), Route("/data", data)])
+    app.add_middleware(ReqioMiddleware, minter=fake_minter, project_id=PROJECT)
+    with TestClient(app) as client:
+        response = client.get("/")
+        assert response.content == expected(PAGE)
+        assert response.headers["content-length"] == str(len(expected(PAGE)))
+        assert client.get("/data").json() == {"a": 1}
+
+
+def test_client_disconnect_mid_stream_propagates_quietly(caplog: pytest.LogCaptureFixture) -> None:
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        if len(sent) == 2:
+            raise OSError("client went away")
+        sent.append(message)
+
+    async def receive() -> Message:
+        return {"type": "http.disconnect"}
+
+    mw = middleware(scripted([start(HTML), *chunked(PAGE, [40, 120, 200])]))
+    with pytest.raises(OSError, match="client went away"):
+        asyncio.run(mw({"type": "http", "method": "GET", "path": "/"}, receive, send))
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
+    assert [r for r in caplog.records if r.name == "reqio_middleware"] == []

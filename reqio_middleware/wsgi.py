@@ -197,6 +197,10 @@ class _Response:
     PASS = 1  # the server has the headers; the body goes through untouched
     HOLD = 2  # a rewritable page: headers held until the first block
     STREAM = 3  # the server has edited headers; blocks go through the rewriter
+    # A HEAD for a page we would rewrite: edited headers, and the app's body (which a HEAD
+    # may carry) withheld, or the server would count it into a Content-Length that is not
+    # the GET's: the GET's page carries a token the HEAD's does not.
+    HEAD = 4
 
     def __init__(
         self, middleware: ReqioWSGIMiddleware, environ: Environ, start_response: StartResponse
@@ -234,16 +238,17 @@ class _Response:
                 self.status, self.headers = status, headers
                 self.declared = decision.content_length
                 return self.write
+            self.mode = self.PASS
             if decision.action is Action.HEAD:
                 headers = edit_headers(headers, None)
+                self.mode = self.HEAD
             elif decision.action is Action.ENCODED:
                 self.middleware.warn_encoded(headers)
-            self.mode = self.PASS
             if exc_info is None:
                 self.server_write = self.server_start_response(status, headers)
             else:
                 self.server_write = self.server_start_response(status, headers, exc_info)
-            return self.server_write
+            return self.write if self.mode == self.HEAD else self.server_write
         finally:
             exc_info = None  # no reference cycle through the traceback (PEP 3333)
 
@@ -253,6 +258,8 @@ class _Response:
             self.send_headers(self.headers)
             self.mode = self.PASS
         assert self.server_write is not None
+        if self.mode == self.HEAD:
+            return None
         if self.mode == self.STREAM:
             assert self.rewriter is not None
             return self.server_write(self.rewriter.feed(data))
@@ -325,6 +332,8 @@ class _Body:
                 yield response.rewriter.feed(block)
             elif mode == response.HOLD:
                 yield response.first_block(block)
+            elif mode == response.HEAD:
+                yield b""  # one empty bytestring per absorbed block (PEP 3333)
             elif block:
                 raise AssertionError("the application yielded a body before start_response")
         if response.mode == response.HOLD:

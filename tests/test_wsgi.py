@@ -272,10 +272,24 @@ def test_head_gets_header_edits_and_no_token() -> None:
         resolver=lambda env: calls.append(1) or USER,
     )
     server = run(mw, method="HEAD")
-    assert server.body == PAGE
+    # The app's body is withheld: a server would count it into a Content-Length that
+    # differs from the GET's (whose page carries a token).
+    assert server.body == b""
+    assert server.blocks == [b""]
     assert server.header("content-length") == [] and server.header("etag") == []
     assert server.header("cache-control") == ["private, no-store"]
     assert calls == []
+
+
+def test_head_body_written_with_write_is_withheld_too() -> None:
+    def app(environ: Any, start_response: Any) -> list[bytes]:
+        write = start_response("200 OK", [HTML])
+        write(PAGE)
+        return []
+
+    server = run(middleware(app, resolver=lambda env: USER), method="HEAD")
+    assert server.body == b""
+    assert server.header("cache-control") == ["private, no-store"]
 
 
 page_cuts = st.lists(st.integers(min_value=1, max_value=len(PAGE) - 1), max_size=12)

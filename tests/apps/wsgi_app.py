@@ -23,6 +23,11 @@ def bare(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterabl
         )
         # Like Flask and Django, honour HEAD here: waitress sends whatever body it is given.
         return [] if environ.get("REQUEST_METHOD") == "HEAD" else [PAGE]
+    if path == "/head-body":
+        # PEP 3333 lets an app return its body for HEAD too; the server drops it, but waitress
+        # first counts it into a Content-Length.
+        start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+        return [PAGE]
     if path in ("/stream", "/bigstream"):
         big = path == "/bigstream"
         start_response("200 OK", [("Content-Type", "text/html")])

@@ -120,9 +120,11 @@ def test_head_gets_no_token_and_no_length(client: httpx.Client) -> None:
 
 @pytest.fixture(scope="module")
 def waitress_client() -> Iterator[httpx.Client]:
-    with serve(APPS["waitress"], server="waitress", timeout=30.0) as url:
-        with httpx.Client(base_url=url, timeout=10.0) as c:
-            yield c
+    with (
+        serve(APPS["waitress"], server="waitress", timeout=30.0) as url,
+        httpx.Client(base_url=url, timeout=10.0) as c,
+    ):
+        yield c
 
 
 def test_head_with_a_body_gets_no_length_either(waitress_client: httpx.Client) -> None:

@@ -23,13 +23,14 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import urlsplit
 
+from .rewriter import DEFAULT_WIDGET_SRC
+
 if TYPE_CHECKING:
     from .rewriter import TagReport
 
 __all__ = ["main"]
 
 PROG = "reqio-middleware"
-DEFAULT_WIDGET_SRC = "https://reqio.app/widget.js"
 
 
 class CLIError(Exception):

@@ -14,10 +14,9 @@ import logging
 import math
 import os
 from collections.abc import Mapping
-from urllib.parse import urlsplit
 
 from .identity import Identity, IdentityError, coerce_identity
-from .rewriter import HTMLRewriter, rewrite_html
+from .rewriter import DEFAULT_WIDGET_SRC, HTMLRewriter, WidgetSource, rewrite_html
 from .tokens import Minter, ReqioMinter
 
 __all__ = [
@@ -31,7 +30,6 @@ __all__ = [
 
 logger = logging.getLogger("reqio_middleware")
 
-DEFAULT_WIDGET_SRC = "https://reqio.app/widget.js"
 DEFAULT_RESOLVER_TIMEOUT = 5.0
 DEFAULT_AUDIENCE = "https://reqio.app/p/{project_id}"
 
@@ -174,15 +172,13 @@ class Settings:
 
 
 def _check_widget_src(widget_src: object) -> str:
+    # One rule for what a widget URL is: the rewriter's, which also decides what matches it.
     if not isinstance(widget_src, str):
         raise ConfigurationError(f"widget_src must be a str URL, not {type(widget_src).__name__}")
-    parts = urlsplit(widget_src)
-    scheme_ok = parts.scheme == "https" or (parts.scheme == "" and widget_src.startswith("//"))
-    if not scheme_ok or not parts.hostname or not parts.path.startswith("/"):
-        raise ConfigurationError(
-            "widget_src must be an https:// or scheme-relative (//host/path) URL with a host and "
-            f"a path, e.g. {DEFAULT_WIDGET_SRC!r}; got {widget_src!r}"
-        )
+    try:
+        WidgetSource(widget_src)
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None
     return widget_src
 
 

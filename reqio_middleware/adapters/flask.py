@@ -44,7 +44,7 @@ _EXTENSION = "reqio"
 def flask_login_identity() -> Identity | None:
     """Flask-Login's ``current_user``: ``sub`` from ``get_id()``, ``email`` if it has one."""
     try:
-        from flask_login import current_user  # type: ignore[import-not-found,unused-ignore]
+        from flask_login import current_user
     except ImportError:
         return None
     if not getattr(current_user, "is_authenticated", False):

@@ -117,6 +117,18 @@ _BULK = re.compile(
         SPECIAL=_SPECIAL,
     )
 )
+
+
+def _scan_data_pattern(buf: bytes, pos: int) -> int:
+    """Where the data-state run from ``pos`` ends (see ``_BULK``)."""
+    return _BULK.match(buf, pos).end()  # type: ignore[union-attr]
+
+
+try:  # the same scanner in C (reqio_middleware/_speedups.c), built when a compiler was there
+    from ._speedups import scan_data as _scan_data
+except ImportError:  # pragma: no cover - depends on the install
+    _scan_data = _scan_data_pattern
+
 _SPECIAL_OPEN = re.compile(b"<(" + _SPECIAL + b")")
 _TAG_END = re.compile(_TAG_REST)
 _ATTR = re.compile(
@@ -497,7 +509,7 @@ class HTMLRewriter:
                 break
             st = self._state
             if st == _DATA:
-                pos = _BULK.match(buf, pos).end()  # type: ignore[union-attr]
+                pos = _scan_data(buf, pos)
                 if pos >= n:
                     break
                 # buf[pos] == '<' and what follows is a comment, a tokenizer-switching

@@ -9,8 +9,21 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reqio_middleware import HTMLRewriter, rewrite_html
+from reqio_middleware import HTMLRewriter, rewrite_html, rewriter
 from reqio_middleware.rewriter import MAX_TAG_BYTES, WidgetSource, explain, find_widget
+
+_SCANNERS = (
+    ["c", "pattern"] if rewriter._scan_data is not rewriter._scan_data_pattern else ["pattern"]
+)
+
+
+@pytest.fixture(autouse=True, params=_SCANNERS)
+def scanner(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test runs with the C data-state scanner and with the pure-Python pattern."""
+    if request.param == "pattern":
+        monkeypatch.setattr(rewriter, "_scan_data", rewriter._scan_data_pattern)
+    return str(request.param)
+
 
 TOKEN = "eyJ0eXAi.TOKEN-x_9.sig"
 STAMP = f'data-identity-token="{TOKEN}"'.encode()

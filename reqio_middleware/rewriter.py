@@ -692,22 +692,34 @@ def _last_candidate_end(doc: bytes, matcher: _Matcher) -> int:
 
     A candidate is only a candidate: it may sit in a comment or raw text. But the converse
     holds, and that is what makes the fast path sound: every real widget tag is a candidate,
-    so past the last candidate the page needs no tokenizing at all.
+    so past the last candidate the page needs no tokenizing at all. The widget usually sits
+    near ``</body>``, so windows are searched from the end of the page, growing towards its
+    start; a page without the widget costs one pass either way.
     """
-    last = -1
     path = matcher.widget.path.encode("ascii", "replace")
-    for m in _SCRIPT_CANDIDATE.finditer(doc):
-        tag = _TAG_END.match(doc, m.end())
-        if tag is None:
-            continue
-        start, end = m.start(), tag.end()
-        # Cheap pre-check: the path appears literally unless written with character
-        # references or split by tabs/newlines (which the URL parser drops).
-        if doc.find(path, start, end) == -1 and not _MAYBE_ENCODED.search(doc, start, end):
-            continue
-        if matcher.is_widget(doc, start, end):
-            last = end
-    return last
+    stop, window = len(doc), 16 * 1024
+    while stop > 0:
+        start = max(0, stop - window)
+        last = -1
+        # endpos reaches past the window so that a '<script' at its very end can see the
+        # delimiter its pattern looks ahead for; only matches starting inside are taken.
+        for m in _SCRIPT_CANDIDATE.finditer(doc, start, min(len(doc), stop + 8)):
+            if m.start() >= stop:
+                break
+            tag = _TAG_END.match(doc, m.end())
+            if tag is None:
+                continue
+            begin, end = m.start(), tag.end()
+            # Cheap pre-check: the path appears literally unless written with character
+            # references or split by tabs/newlines (which the URL parser drops).
+            if doc.find(path, begin, end) == -1 and not _MAYBE_ENCODED.search(doc, begin, end):
+                continue
+            if matcher.is_widget(doc, begin, end):
+                last = end
+        if last != -1:
+            return last
+        stop, window = start, window * 2
+    return -1
 
 
 @overload

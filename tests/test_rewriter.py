@@ -435,3 +435,26 @@ def test_differential_catches_a_wrong_rewrite() -> None:
     assert (seen, stamped) == (0, 0)
     assert doc.count(TOKEN.encode()) != stamped
     assert re.search(rb"<!--.*" + re.escape(STAMP), doc)
+
+
+@pytest.mark.parametrize("hidden_after", [False, True])
+@pytest.mark.parametrize("shift", [-9, -8, -7, -3, -1, 0, 1, 5])
+def test_last_candidate_search_across_window_boundaries(shift: int, hidden_after: bool) -> None:
+    # The whole-page path looks for the last candidate in windows growing from the end
+    # (16 KiB, then 32 KiB...). A widget tag straddling a window edge must still count, and a
+    # hidden one after it must not stop the real one before it from being stamped.
+    def text(n: int) -> bytes:
+        return (b"lorem ipsum dolor sit amet\n" * (n // 27 + 1))[:n]
+
+    prefix = b"<!doctype html>" + text(40_000)
+    suffix = b"</body>"
+    if hidden_after:
+        suffix = b"<!-- " + W + b" --><textarea>" + W + b"</textarea>" + suffix
+    # Put W's '<' exactly `shift` bytes from where the first window starts.
+    after = 16 * 1024 - shift - len(W) - len(suffix)
+    doc = prefix + W + text(after) + suffix
+    assert doc.index(W) == len(doc) - 16 * 1024 + shift
+    whole = rewrite(doc)
+    assert whole == streamed(doc, [4096] * (len(doc) // 4096))
+    assert whole.count(STAMP) == 1
+    assert without_token_attrs(whole) == without_token_attrs(doc)

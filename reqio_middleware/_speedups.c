@@ -1,18 +1,21 @@
 /*
- * The rewriter's data-state scanner in C: the same language as rewriter._BULK, byte for byte.
+ * The rewriter's data-state scanner in C: rewriter._BULK's language, and more of the data state.
  *
  * Why: exact tokenizing costs a chain of regular-expression steps per tag, which caps the
  * pure-Python scanner near 150 MB/s on tag-dense HTML. A widget tag usually sits just before
  * </body>, so every page that carries one is tokenized almost whole. This loop does the same
  * work at memchr speed between tags. rewriter.py falls back to _BULK when this module is not
- * built, and tests/test_speedups.py checks the two agree.
+ * built; tests/test_speedups.py checks that both give the same rewritten bytes, and that the C
+ * scanner never stops before the pattern does.
  *
  * scan_data(buf, pos) -> the end of the longest run, from pos, of: text; a '<' that starts
  * nothing; complete start tags of ordinary elements and complete end tags (attribute states
  * of the WHATWG tokenizer); '</>'; bogus comments and doctypes ('<!' not followed by '--',
- * '<?', '</' + non-letter) up to their '>'. It stops at a comment, at a start tag that switches
- * the tokenizer (script, style, textarea, title, xmp, iframe, noembed, noframes, noscript,
- * plaintext), and at anything the end of the buffer cuts short.
+ * '<?', '</' + non-letter) up to their '>'; complete comments; and raw-text and RCDATA elements
+ * (style, textarea, title, xmp, iframe, noembed, noframes, noscript) up to their end tag. It
+ * stops at '<script' and '<plaintext' start tags, which the rewriter handles itself, and at
+ * anything the end of the buffer cuts short. Every position it returns is in the data state,
+ * as every position the pattern returns is; it only goes further.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -28,13 +31,16 @@ static inline int is_alpha(unsigned char c) {
 }
 
 static const char *const SPECIAL[] = {
-    "script", "style", "textarea", "title", "xmp",
-    "iframe", "noembed", "noframes", "noscript", "plaintext",
+    "script", "plaintext", /* left to Python: the widget, and the end of all tags */
+    "style", "textarea", "title", "xmp", "iframe", "noembed", "noframes", "noscript",
 };
+#define N_SPECIAL (sizeof(SPECIAL) / sizeof(SPECIAL[0]))
+#define N_PYTHON_ONLY 2
 
-/* A tokenizer-switching tag name at s (just after '<'), followed by whitespace, '/' or '>'. */
-static int is_special(const unsigned char *s, Py_ssize_t left) {
-    for (size_t i = 0; i < sizeof(SPECIAL) / sizeof(SPECIAL[0]); i++) {
+/* Which tokenizer-switching tag name is at s (just after '<'), followed by whitespace, '/' or
+ * '>': its index in SPECIAL, or -1. */
+static int special_at(const unsigned char *s, Py_ssize_t left) {
+    for (size_t i = 0; i < N_SPECIAL; i++) {
         const char *name = SPECIAL[i];
         Py_ssize_t n = (Py_ssize_t)strlen(name);
         if (n >= left) {
@@ -45,10 +51,10 @@ static int is_special(const unsigned char *s, Py_ssize_t left) {
             k++;
         }
         if (k == n && (is_ws(s[n]) || s[n] == '/' || s[n] == '>')) {
-            return 1;
+            return (int)i;
         }
     }
-    return 0;
+    return -1;
 }
 
 /* After a tag name: the attribute states up to and including '>'. The position after '>',
@@ -112,6 +118,65 @@ static Py_ssize_t up_to_gt(const unsigned char *b, Py_ssize_t from, Py_ssize_t n
     return gt == NULL ? -1 : (gt - b) + 1;
 }
 
+/* A comment opened by '<!--' at p: the position after it ends ('<!-->', '<!--->', or the first
+ * '-->' / '--!>'), or -1 when the buffer ends first. */
+static Py_ssize_t comment_end(const unsigned char *b, Py_ssize_t p, Py_ssize_t n) {
+    Py_ssize_t q = p + 4;
+    if (q + 1 >= n) {
+        return -1; /* '<!-->' or '<!--->' cannot be told yet */
+    }
+    if (b[q] == '>') {
+        return q + 1;
+    }
+    if (b[q] == '-' && b[q + 1] == '>') {
+        return q + 2;
+    }
+    while (q + 2 < n) {
+        const unsigned char *dash = memchr(b + q, '-', (size_t)(n - q - 2));
+        if (dash == NULL) {
+            return -1;
+        }
+        q = dash - b;
+        if (b[q + 1] == '-') {
+            if (b[q + 2] == '>') {
+                return q + 3;
+            }
+            if (b[q + 2] == '!' && q + 3 < n && b[q + 3] == '>') {
+                return q + 4;
+            }
+        }
+        q++;
+    }
+    return -1;
+}
+
+/* Raw text or RCDATA after a start tag: where its end tag '</name' + delimiter begins, or -1. */
+static Py_ssize_t raw_text_end(const unsigned char *b, Py_ssize_t q, Py_ssize_t n, const char *name) {
+    Py_ssize_t len = (Py_ssize_t)strlen(name);
+    while (q < n) {
+        const unsigned char *lt = memchr(b + q, '<', (size_t)(n - q));
+        if (lt == NULL) {
+            return -1;
+        }
+        q = lt - b;
+        if (q + 2 + len >= n) {
+            return -1; /* too close to the end to tell */
+        }
+        if (b[q + 1] == '/') {
+            Py_ssize_t k = 0;
+            while (k < len && (unsigned char)(b[q + 2 + k] | 0x20) == (unsigned char)name[k]) {
+                k++;
+            }
+            unsigned char d = b[q + 2 + len];
+            if (k == len && (is_ws(d) || d == '/' || d == '>')) {
+                return q;
+            }
+        }
+        q++;
+    }
+    return -1;
+}
+
 static Py_ssize_t scan(const unsigned char *b, Py_ssize_t p, Py_ssize_t n) {
     while (p < n) {
         const unsigned char *lt = memchr(b + p, '<', (size_t)(n - p));
@@ -125,7 +190,8 @@ static Py_ssize_t scan(const unsigned char *b, Py_ssize_t p, Py_ssize_t n) {
         unsigned char c = b[p + 1];
         Py_ssize_t end;
         if (is_alpha(c)) {
-            if (is_special(b + p + 1, n - p - 1)) {
+            int special = special_at(b + p + 1, n - p - 1);
+            if (special >= 0 && special < (int)N_PYTHON_ONLY) {
                 return p;
             }
             Py_ssize_t q = p + 2;
@@ -133,6 +199,9 @@ static Py_ssize_t scan(const unsigned char *b, Py_ssize_t p, Py_ssize_t n) {
                 q++;
             }
             end = tag_rest(b, q, n);
+            if (special >= 0 && end >= 0) { /* raw text up to its end tag, read as a tag next */
+                end = raw_text_end(b, end, n, SPECIAL[special]);
+            }
         } else if (c == '/') {
             if (p + 2 >= n) {
                 return p;
@@ -151,9 +220,10 @@ static Py_ssize_t scan(const unsigned char *b, Py_ssize_t p, Py_ssize_t n) {
             }
         } else if (c == '!') {
             if (p + 3 < n && b[p + 2] == '-' && b[p + 3] == '-') {
-                return p; /* a comment: the rewriter's own state */
+                end = comment_end(b, p, n);
+            } else {
+                end = up_to_gt(b, p + 2, n);
             }
-            end = up_to_gt(b, p + 2, n);
         } else if (c == '?') {
             end = up_to_gt(b, p + 2, n);
         } else {
@@ -194,9 +264,29 @@ static PyObject *scan_data(PyObject *module, PyObject *const *args, Py_ssize_t n
     return PyLong_FromSsize_t(end);
 }
 
+static PyObject *tag_end(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    (void)module;
+    if (nargs != 2 || !PyBytes_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "tag_end(buf: bytes, pos: int)");
+        return NULL;
+    }
+    Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
+    if (pos == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    Py_ssize_t n = PyBytes_GET_SIZE(args[0]);
+    if (pos < 0 || pos > n) {
+        PyErr_SetString(PyExc_ValueError, "pos out of range");
+        return NULL;
+    }
+    return PyLong_FromSsize_t(tag_rest((const unsigned char *)PyBytes_AS_STRING(args[0]), pos, n));
+}
+
 static PyMethodDef methods[] = {
     {"scan_data", (PyCFunction)(void (*)(void))scan_data, METH_FASTCALL,
-     "scan_data(buf, pos) -> int: where rewriter._BULK.match(buf, pos) ends."},
+     "scan_data(buf, pos) -> int: where the data-state run from pos ends."},
+    {"tag_end", (PyCFunction)(void (*)(void))tag_end, METH_FASTCALL,
+     "tag_end(buf, pos) -> int: after the '>' ending the tag whose name ends at pos, or -1."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -124,10 +124,18 @@ def _scan_data_pattern(buf: bytes, pos: int) -> int:
     return _BULK.match(buf, pos).end()  # type: ignore[union-attr]
 
 
-try:  # the same scanner in C (reqio_middleware/_speedups.c), built when a compiler was there
+def _tag_end_pattern(buf: bytes, pos: int) -> int:
+    """After the '>' that ends the tag whose name ends at ``pos``; -1 when it is incomplete."""
+    m = _TAG_END.match(buf, pos)
+    return -1 if m is None else m.end()
+
+
+try:  # the same states in C (reqio_middleware/_speedups.c), built when a compiler was there
     from ._speedups import scan_data as _scan_data
+    from ._speedups import tag_end as _tag_end
 except ImportError:  # pragma: no cover - depends on the install
     _scan_data = _scan_data_pattern
+    _tag_end = _tag_end_pattern
 
 _SPECIAL_OPEN = re.compile(b"<(" + _SPECIAL + b")")
 _TAG_END = re.compile(_TAG_REST)
@@ -264,11 +272,12 @@ def _first(attrs: list[_Attr], name: bytes) -> _Attr | None:
 class _Matcher:
     """Decides whether a complete ``<script ...>`` start tag is the widget's."""
 
-    __slots__ = ("project_id", "widget")
+    __slots__ = ("path", "project_id", "widget")
 
     def __init__(self, widget_src: str, project_id: str | None) -> None:
         self.widget = WidgetSource(widget_src)
         self.project_id = project_id
+        self.path = self.widget.path.encode("ascii", "replace")
 
     def why_not(self, buf: bytes, start: int, end: int) -> str | None:
         """None when the tag at ``buf[start:end]`` is the widget; otherwise the reason."""
@@ -290,6 +299,18 @@ class _Matcher:
 
     def is_widget(self, buf: bytes, start: int, end: int) -> bool:
         return self.why_not(buf, start, end) is None
+
+    def maybe(self, buf: bytes, start: int, end: int) -> bool:
+        """False when the tag cannot be the widget: its ``src`` cannot name the widget's path.
+
+        The path is in the tag literally unless it is written with character references
+        or split by tabs or newlines (which the URL parser drops), so this skips the attribute
+        parsing for every other script on the page.
+        """
+        return (
+            buf.find(self.path, start, end) != -1
+            or _MAYBE_ENCODED.search(buf, start, end) is not None
+        )
 
 
 def _src_reason(value: bytes, widget: WidgetSource) -> str:
@@ -621,15 +642,14 @@ class HTMLRewriter:
         """A start tag that switches the tokenizer; the widget's is stamped. (pos, emit, hold)."""
         n = len(buf)
         name = name.lower()
-        m = _TAG_END.match(buf, pos + 1 + len(name))
-        if m is None:  # incomplete: hold a <script> (it may be the widget), drain the others
+        end = _tag_end(buf, pos + 1 + len(name))
+        if end == -1:  # incomplete: hold a <script> (it may be the widget), drain the others
             if name == b"script" and not final and n - pos <= MAX_TAG_BYTES:
                 return pos, emit, pos
             self._drain = _TagDrain(_TagDrain.BAN, _RAW, name)
             self._state = _DRAIN
             return pos + 1 + len(name), emit, n
-        end = m.end()
-        if name == b"script":
+        if name == b"script" and (self._trace is not None or self._matcher.maybe(buf, pos, end)):
             reason = self._matcher.why_not(buf, pos, end)
             if self._trace is not None:
                 self._trace.append(TagReport(pos, 0, 0, buf[pos:end], reason is None, reason or ""))
@@ -696,7 +716,6 @@ def _last_candidate_end(doc: bytes, matcher: _Matcher) -> int:
     near ``</body>``, so windows are searched from the end of the page, growing towards its
     start; a page without the widget costs one pass either way.
     """
-    path = matcher.widget.path.encode("ascii", "replace")
     stop, window = len(doc), 16 * 1024
     while stop > 0:
         start = max(0, stop - window)
@@ -706,15 +725,8 @@ def _last_candidate_end(doc: bytes, matcher: _Matcher) -> int:
         for m in _SCRIPT_CANDIDATE.finditer(doc, start, min(len(doc), stop + 8)):
             if m.start() >= stop:
                 break
-            tag = _TAG_END.match(doc, m.end())
-            if tag is None:
-                continue
-            begin, end = m.start(), tag.end()
-            # Cheap pre-check: the path appears literally unless written with character
-            # references or split by tabs/newlines (which the URL parser drops).
-            if doc.find(path, begin, end) == -1 and not _MAYBE_ENCODED.search(doc, begin, end):
-                continue
-            if matcher.is_widget(doc, begin, end):
+            begin, end = m.start(), _tag_end(doc, m.end())
+            if end != -1 and matcher.maybe(doc, begin, end) and matcher.is_widget(doc, begin, end):
                 last = end
         if last != -1:
             return last

@@ -22,6 +22,7 @@ def scanner(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
     """Every test runs with the C data-state scanner and with the pure-Python pattern."""
     if request.param == "pattern":
         monkeypatch.setattr(rewriter, "_scan_data", rewriter._scan_data_pattern)
+        monkeypatch.setattr(rewriter, "_tag_end", rewriter._tag_end_pattern)
     return str(request.param)
 
 
@@ -177,8 +178,15 @@ def test_never_inside_comments_raw_text_or_attributes(context: bytes) -> None:
         b'<p ="x>">',
     ],
 )
-def test_found_after_every_construct_that_ends(before: bytes) -> None:
-    doc = before + W
+@pytest.mark.parametrize(
+    "after",
+    [b"", b"<!-- later --></style></textarea></title></xmp>--></script>"],
+    ids=["at-end", "terminators-after"],
+)
+def test_found_after_every_construct_that_ends(before: bytes, after: bytes) -> None:
+    # With terminators after the widget, a scanner that missed where `before` ends would
+    # run on to them and skip the widget tag.
+    doc = before + W + after
     assert rewrite(doc).count(STAMP) == 1, rewrite(doc)
     assert streamed(doc, [1] * len(doc)).count(STAMP) == 1
 

@@ -510,6 +510,17 @@ def test_resolver_returning_garbage_leaves_the_page_and_logs(
     assert "invalid identity" in message
 
 
+def test_identity_too_large_for_a_token_leaves_the_page_and_logs(
+    caplog: pytest.LogCaptureFixture, secret: str
+) -> None:
+    huge = {"sub": "u1", "traits": {"notes": "x" * 5000}}  # over 4 KB of claims
+    messages = [start(HTML), body(PAGE)]
+    mw = middleware(scripted(messages), resolver=lambda scope: huge, minter=None, secret=secret)
+    assert call(mw) == messages
+    (message,) = errors(caplog)
+    assert "too large" in message
+
+
 def test_minter_failure_leaves_the_page_and_logs(caplog: pytest.LogCaptureFixture) -> None:
     def minter(identity: Identity) -> str:
         raise ValueError("no")

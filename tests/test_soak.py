@@ -1,10 +1,10 @@
 """Load and soak (issue 7, item 2), bounded: real servers, 64 connections, a fixed request count.
 
 uvicorn with two worker processes serves ``tests.apps.starlette_app:app``; gunicorn (two
-gthread workers) and waitress serve ``tests.apps.wsgi_app:app``; a strict client checks every response (status, exact
-``Content-Length``, a token for exactly that request's user on every identified page, none
-elsewhere) and the servers' resident memory must not grow between the end of the first third
-of the run and its end.
+gthread workers) and waitress serve ``tests.apps.wsgi_app:app``. A strict client checks every
+response (status, exact ``Content-Length``, a token for exactly that request's user on every
+identified page, none elsewhere), and the servers' resident memory must not grow between the
+end of the first third of the run and its end.
 """
 
 from __future__ import annotations

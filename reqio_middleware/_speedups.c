@@ -237,23 +237,33 @@ static Py_ssize_t scan(const unsigned char *b, Py_ssize_t p, Py_ssize_t n) {
     return p;
 }
 
+/* (buf: bytes, pos: int) with 0 <= pos <= len(buf); 0, or -1 with an exception set. */
+static int buffer_and_position(PyObject *const *args, Py_ssize_t nargs, const char *usage,
+                               const unsigned char **b, Py_ssize_t *pos, Py_ssize_t *n) {
+    if (nargs != 2 || !PyBytes_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, usage);
+        return -1;
+    }
+    *pos = PyLong_AsSsize_t(args[1]);
+    if (*pos == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    *n = PyBytes_GET_SIZE(args[0]);
+    if (*pos < 0 || *pos > *n) {
+        PyErr_SetString(PyExc_ValueError, "pos out of range");
+        return -1;
+    }
+    *b = (const unsigned char *)PyBytes_AS_STRING(args[0]);
+    return 0;
+}
+
 static PyObject *scan_data(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     (void)module;
-    if (nargs != 2 || !PyBytes_Check(args[0])) {
-        PyErr_SetString(PyExc_TypeError, "scan_data(buf: bytes, pos: int)");
+    const unsigned char *b;
+    Py_ssize_t pos, n, end;
+    if (buffer_and_position(args, nargs, "scan_data(buf: bytes, pos: int)", &b, &pos, &n) < 0) {
         return NULL;
     }
-    Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
-    if (pos == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
-    Py_ssize_t n = PyBytes_GET_SIZE(args[0]);
-    if (pos < 0 || pos > n) {
-        PyErr_SetString(PyExc_ValueError, "pos out of range");
-        return NULL;
-    }
-    const unsigned char *b = (const unsigned char *)PyBytes_AS_STRING(args[0]);
-    Py_ssize_t end;
     if (n - pos > 65536) { /* bytes are immutable: let other threads run on big pages */
         Py_BEGIN_ALLOW_THREADS
         end = scan(b, pos, n);
@@ -266,20 +276,12 @@ static PyObject *scan_data(PyObject *module, PyObject *const *args, Py_ssize_t n
 
 static PyObject *tag_end(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     (void)module;
-    if (nargs != 2 || !PyBytes_Check(args[0])) {
-        PyErr_SetString(PyExc_TypeError, "tag_end(buf: bytes, pos: int)");
+    const unsigned char *b;
+    Py_ssize_t pos, n;
+    if (buffer_and_position(args, nargs, "tag_end(buf: bytes, pos: int)", &b, &pos, &n) < 0) {
         return NULL;
     }
-    Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
-    if (pos == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
-    Py_ssize_t n = PyBytes_GET_SIZE(args[0]);
-    if (pos < 0 || pos > n) {
-        PyErr_SetString(PyExc_ValueError, "pos out of range");
-        return NULL;
-    }
-    return PyLong_FromSsize_t(tag_rest((const unsigned char *)PyBytes_AS_STRING(args[0]), pos, n));
+    return PyLong_FromSsize_t(tag_rest(b, pos, n));
 }
 
 static PyMethodDef methods[] = {

@@ -323,3 +323,32 @@ def serve(
         thread.join(timeout=10)
         if thread.is_alive():
             pytest.fail(f"{server} on port {port} did not stop within 10 s")
+
+
+# --- a real browser ---------------------------------------------------------------------------
+
+#: Debian's chromium as root, headless, with nothing reaching for the (closed) network.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Debian chromium driven by Playwright, one per test module."""
+    chromium = require_tool("chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        instance = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            yield instance
+        finally:
+            instance.close()

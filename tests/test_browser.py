@@ -16,7 +16,7 @@ from typing import Any
 
 import jwt
 import pytest
-from conftest import IN_CI, require_tool, serve
+from conftest import IN_CI, serve
 from starlette.applications import Starlette
 from starlette.authentication import AuthCredentials, AuthenticationBackend, SimpleUser
 from starlette.middleware import Middleware
@@ -38,10 +38,6 @@ PROJECT = "proj_browser"
 AUDIENCE = f"https://reqio.app/p/{PROJECT}"
 TTL = 6
 MARGIN = 3
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 STRICT_CSP = "script-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'"
 
 WIDGET_JS = """\
@@ -138,19 +134,6 @@ class LateApp:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         assert self.app is not None, "request before the app was built"
         await self.app(scope, receive, send)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    chromium = require_tool("chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        instance = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            yield instance
-        finally:
-            instance.close()
 
 
 @pytest.fixture

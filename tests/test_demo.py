@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from conftest import ROOT_DIR, SecretGuard, free_port, require_tool
+from conftest import ROOT_DIR, SecretGuard, free_port
 
 from reqio_middleware.demo.app import (
     AUDIENCE,
@@ -31,16 +31,6 @@ SCRIPT = Path(sys.executable).with_name("reqio-middleware")
 PAGES = ["/", "/stream", "/static/page.html", "/spa"]
 SIGNED_IN = [key for key, user in DEMO_USERS.items() if user.identity is not None]
 SIGNED_OUT = next(key for key, user in DEMO_USERS.items() if user.identity is None)
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 TAG = re.compile(rb"<script\b[^>]*" + re.escape(STANDIN_PATH.encode()) + rb"[^>]*>", re.I)
 TOKEN_ATTR = re.compile(rb'data-identity-token="([^"]*)"')
 
@@ -229,19 +219,6 @@ def test_generated_secret_is_printed_once_and_signs_the_tokens() -> None:
 
 
 # --- in a real browser ----------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    chromium = require_tool("chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        instance = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            yield instance
-        finally:
-            instance.close()
 
 
 @pytest.fixture

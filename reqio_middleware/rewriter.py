@@ -26,6 +26,7 @@ page served without a token, never a token in the wrong place.
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from collections.abc import Callable
@@ -313,6 +314,13 @@ class _Matcher:
         )
 
 
+@functools.lru_cache(maxsize=32)
+def _matcher_for(widget_src: str, project_id: str | None) -> _Matcher:
+    """One matcher per configuration: a middleware builds a rewriter per identified response,
+    and parsing ``widget_src`` again each time was most of that cost. Matchers never change."""
+    return _Matcher(widget_src, project_id)
+
+
 def _src_reason(value: bytes, widget: WidgetSource) -> str:
     text = html.unescape(value.decode("utf-8", "replace")).strip().lower()
     if text.startswith("http:"):
@@ -472,7 +480,7 @@ class HTMLRewriter:
         widget_src: str = DEFAULT_WIDGET_SRC,
         project_id: str | None = None,
     ) -> None:
-        self._matcher = _Matcher(widget_src, project_id)
+        self._matcher = _matcher_for(widget_src, project_id)
         self._token_source: TokenSource | None = token
         self._token: bytes | None = None
         self._state = _DATA

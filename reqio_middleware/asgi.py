@@ -30,7 +30,7 @@ import contextlib
 import inspect
 import logging
 import os
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, BinaryIO
 
 from asgiref.sync import iscoroutinefunction, sync_to_async
@@ -38,7 +38,7 @@ from asgiref.sync import iscoroutinefunction, sync_to_async
 from . import endpoint
 from .config import DEFAULT_RESOLVER_TIMEOUT, DEFAULT_WIDGET_SRC, ResolverFailure, Settings
 from .identity import Identity
-from .policy import Action, decide, edit_headers
+from .policy import Action, CompressedWarning, decide, edit_headers
 from .rewriter import HTMLRewriter
 from .tokens import Minter
 
@@ -111,7 +111,7 @@ class ReqioMiddleware:
             if resolver is not None and not self._resolver_is_async
             else None
         )
-        self._warned_encoded = False
+        self.warn_encoded = CompressedWarning(_ENCODED_HINT)
         self._token_path = self.settings.token_path
 
     def __repr__(self) -> str:
@@ -199,13 +199,6 @@ class ReqioMiddleware:
                 value.close()
             raise ResolverFailure("awaitable")
         return value
-
-    def warn_encoded(self, headers: Iterable[tuple[bytes, bytes]]) -> None:
-        if self._warned_encoded:
-            return
-        self._warned_encoded = True
-        encoding = b", ".join(v for n, v in headers if n.lower() == b"content-encoding")
-        logger.warning(_ENCODED_HINT, encoding.decode("latin-1"))
 
     # -- the token endpoint -----------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import codecs
 import enum
+import logging
 import re
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
@@ -21,6 +22,7 @@ from typing import AnyStr, NamedTuple
 __all__ = [
     "PASS",
     "Action",
+    "CompressedWarning",
     "Decision",
     "decide",
     "edit_headers",
@@ -123,6 +125,29 @@ def _is_rewritable_type(value: str | bytes) -> bool:
         return False
     charset = _charset(params) if params else None
     return charset is None or is_ascii_compatible(charset)
+
+
+class CompressedWarning:
+    """Logs once per middleware that compressed HTML went out without a token, and the fix.
+
+    ``hint`` is a %-format with one ``%s`` for the encoding, and says how to order the
+    middleware for its protocol.
+    """
+
+    __slots__ = ("_hint", "_warned")
+
+    def __init__(self, hint: str) -> None:
+        self._hint = hint
+        self._warned = False
+
+    def __call__(self, headers: Iterable[tuple[AnyStr, AnyStr]]) -> None:
+        if self._warned:
+            return
+        self._warned = True
+        encoding = ", ".join(
+            _text(value) for name, value in headers if _text(name).lower() == "content-encoding"
+        )
+        logging.getLogger("reqio_middleware").warning(self._hint, encoding)
 
 
 @lru_cache(maxsize=64)

@@ -40,7 +40,7 @@ from typing import Any, Protocol
 from . import endpoint
 from .config import DEFAULT_RESOLVER_TIMEOUT, DEFAULT_WIDGET_SRC, ResolverFailure, Settings
 from .identity import Identity
-from .policy import Action, decide, edit_headers
+from .policy import Action, CompressedWarning, decide, edit_headers
 from .rewriter import HTMLRewriter
 from .tokens import Minter
 
@@ -101,7 +101,7 @@ class ReqioWSGIMiddleware:
         if resolver is not None and not callable(resolver):
             raise TypeError(f"resolver must be callable, not {type(resolver).__name__}")
         self.resolver = resolver
-        self._warned_encoded = False
+        self.warn_encoded = CompressedWarning(_ENCODED_HINT)
 
     def __repr__(self) -> str:
         return f"ReqioWSGIMiddleware({self.app!r}, settings={self.settings!r})"
@@ -148,13 +148,6 @@ class ReqioWSGIMiddleware:
                 )
                 raise ResolverFailure("awaitable")
         return self.settings.identify(value)
-
-    def warn_encoded(self, headers: Headers) -> None:
-        if self._warned_encoded:
-            return
-        self._warned_encoded = True
-        encoding = ", ".join(v for n, v in headers if n.lower() == "content-encoding")
-        logger.warning(_ENCODED_HINT, encoding)
 
     def _token_reply(self, environ: Environ, method: str) -> endpoint.Reply:
         host = environ.get("HTTP_HOST")

@@ -53,7 +53,6 @@ _HASHES = {"HS256": HMACAlgorithm.SHA256, "HS512": HMACAlgorithm.SHA512}
 _PAYLOAD_JSON = json.JSONEncoder(separators=(",", ":")).encode
 
 
-
 class _JudgedHMAC(HMACAlgorithm):
     """PyJWT's HMAC, with the key length already judged once, when the minter was built.
 

@@ -12,18 +12,38 @@
  * nothing; complete start tags of ordinary elements and complete end tags (attribute states
  * of the WHATWG tokenizer); '</>'; bogus comments and doctypes ('<!' not followed by '--',
  * '<?', '</' + non-letter) up to their '>'; complete comments; and raw-text and RCDATA elements
- * (style, textarea, title, xmp, iframe, noembed, noframes, noscript) up to their end tag. It
- * stops at '<script' and '<plaintext' start tags, which the rewriter handles itself, and at
- * anything the end of the buffer cuts short. Every position it returns is in the data state,
- * as every position the pattern returns is; it only goes further.
+ * (style, textarea, title, xmp, iframe, noembed, noframes, noscript) up to their end tag; and,
+ * given the widget's path, whole <script> elements whose start tag cannot be the widget's (see
+ * may_be_widget), with their script data and its escaped states. It stops at '<plaintext', at
+ * a '<script' the rewriter must look at, and at anything the end of the buffer cuts short.
+ * Every position it returns is in the data state, as every position the pattern returns is; it
+ * only goes further.
+ *
+ * last_candidate(buf, hi, path) -> the start of the last '<script' before hi whose complete
+ * start tag may be the widget's, or -1: the whole-document fast path, so a page without the
+ * widget is read once at SIMD speed and never tokenized.
  */
 #define PY_SSIZE_T_CLEAN
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* memmem */
+#endif
 #include <Python.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
-static inline int is_ws(unsigned char c) {
-    return c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\f';
-}
+/* Byte classes, so that each step of the name and value states is one table lookup. */
+enum { WS = 1, SLASH = 2, GT = 4, EQ = 8 };
+static const unsigned char CLASS[256] = {
+    ['\t'] = WS, ['\n'] = WS, ['\f'] = WS, ['\r'] = WS, [' '] = WS,
+    ['/'] = SLASH, ['>'] = GT, ['='] = EQ,
+};
+#define ENDS_TAG_NAME (WS | SLASH | GT)            /* tag name state */
+#define ENDS_ATTR_NAME (WS | SLASH | GT | EQ)      /* attribute name state */
+#define ENDS_UNQUOTED (WS | GT)                    /* attribute value (unquoted) state */
+
+static inline int is_ws(unsigned char c) { return CLASS[c] & WS; }
 
 static inline int is_alpha(unsigned char c) {
     c |= 0x20;
@@ -31,22 +51,28 @@ static inline int is_alpha(unsigned char c) {
 }
 
 static const char *const SPECIAL[] = {
-    "script", "plaintext", /* left to Python: the widget, and the end of all tags */
+    "script", "plaintext", /* scan() handles these two itself */
     "style", "textarea", "title", "xmp", "iframe", "noembed", "noframes", "noscript",
 };
 #define N_SPECIAL (sizeof(SPECIAL) / sizeof(SPECIAL[0]))
-#define N_PYTHON_ONLY 2
+
+static const unsigned char SPECIAL_LEN[] = {6, 9, 5, 8, 5, 3, 6, 7, 8, 8};
+#define MAYBE_SPECIAL(c) ((c) == 's' || (c) == 'p' || (c) == 't' || (c) == 'x' || (c) == 'i' || (c) == 'n')
 
 /* Which tokenizer-switching tag name is at s (just after '<'), followed by whitespace, '/' or
- * '>': its index in SPECIAL, or -1. */
+ * '>': its index in SPECIAL, or -1. Most tags are told apart by their first letter alone. */
 static int special_at(const unsigned char *s, Py_ssize_t left) {
+    unsigned char first = (unsigned char)(s[0] | 0x20);
+    if (!MAYBE_SPECIAL(first)) {
+        return -1;
+    }
     for (size_t i = 0; i < N_SPECIAL; i++) {
         const char *name = SPECIAL[i];
-        Py_ssize_t n = (Py_ssize_t)strlen(name);
-        if (n >= left) {
+        Py_ssize_t n = SPECIAL_LEN[i];
+        if (n >= left || (unsigned char)name[0] != first) {
             continue; /* no room for the delimiter: not this name (yet) */
         }
-        Py_ssize_t k = 0;
+        Py_ssize_t k = 1;
         while (k < n && (unsigned char)(s[k] | 0x20) == (unsigned char)name[k]) {
             k++;
         }
@@ -65,7 +91,7 @@ static Py_ssize_t tag_rest(const unsigned char *b, Py_ssize_t p, Py_ssize_t n) {
             return -1;
         }
         unsigned char c = b[p];
-        if (is_ws(c) || c == '/') { /* before attribute name, self-closing start tag */
+        if (CLASS[c] & (WS | SLASH)) { /* before attribute name, self-closing start tag */
             p++;
             continue;
         }
@@ -74,7 +100,7 @@ static Py_ssize_t tag_rest(const unsigned char *b, Py_ssize_t p, Py_ssize_t n) {
         }
         /* attribute name: its first character may be '=', later ones end it */
         p++;
-        while (p < n && !is_ws(b[p]) && b[p] != '/' && b[p] != '>' && b[p] != '=') {
+        while (p < n && !(CLASS[b[p]] & ENDS_ATTR_NAME)) {
             p++;
         }
         Py_ssize_t q = p; /* after attribute name */
@@ -102,7 +128,7 @@ static Py_ssize_t tag_rest(const unsigned char *b, Py_ssize_t p, Py_ssize_t n) {
             }
             p = (close - b) + 1;
         } else { /* unquoted, possibly empty when '>' follows */
-            while (q < n && !is_ws(b[q]) && b[q] != '>') {
+            while (q < n && !(CLASS[b[q]] & ENDS_UNQUOTED)) {
                 q++;
             }
             p = q;
@@ -177,7 +203,124 @@ static Py_ssize_t raw_text_end(const unsigned char *b, Py_ssize_t q, Py_ssize_t 
     return -1;
 }
 
-static Py_ssize_t scan(const unsigned char *b, Py_ssize_t p, Py_ssize_t n) {
+/* Whether "script" (any case) and a delimiter are at s: 1 yes, 0 no, -1 when the buffer ends
+ * before that is known. */
+static int script_name_at(const unsigned char *b, Py_ssize_t s, Py_ssize_t n) {
+    static const char name[] = "script";
+    for (Py_ssize_t k = 0; k < 6; k++) {
+        if (s + k >= n) {
+            return -1;
+        }
+        if ((unsigned char)(b[s + k] | 0x20) != (unsigned char)name[k]) {
+            return 0;
+        }
+    }
+    if (s + 6 >= n) {
+        return -1;
+    }
+    unsigned char d = b[s + 6];
+    return is_ws(d) || d == '/' || d == '>';
+}
+
+/* Script data after a <script> start tag and its escaped and double-escaped states (WHATWG
+ * 13.2.5.4, .15-.31), as rewriter.HTMLRewriter._script_data reads them: where the '</script'
+ * that ends the element begins, or -1 when the buffer ends first (or too soon to tell). */
+static Py_ssize_t script_data_end(const unsigned char *b, Py_ssize_t q, Py_ssize_t n) {
+    enum { NORMAL, ESCAPED, DOUBLE } sub = NORMAL;
+    while (q < n) {
+        if (sub == NORMAL) { /* only '<!--' and '</script' mean anything here */
+            const unsigned char *lt = memchr(b + q, '<', (size_t)(n - q));
+            if (lt == NULL) {
+                return -1;
+            }
+            q = lt - b;
+            if (q + 3 >= n) {
+                return -1;
+            }
+            if (b[q + 1] == '!' && b[q + 2] == '-' && b[q + 3] == '-') {
+                sub = ESCAPED; /* its dashes already count towards '-->' */
+                q += 2;
+                continue;
+            }
+            if (b[q + 1] == '/') {
+                int at = script_name_at(b, q + 2, n);
+                if (at < 0) {
+                    return -1;
+                }
+                if (at) {
+                    return q;
+                }
+            }
+            q++;
+            continue;
+        }
+        while (q < n && b[q] != '-' && b[q] != '<') {
+            q++;
+        }
+        if (q + 2 >= n) {
+            return -1;
+        }
+        if (b[q] == '-') {
+            if (b[q + 1] == '-' && b[q + 2] == '>') {
+                sub = NORMAL;
+                q += 3;
+            } else {
+                q++;
+            }
+            continue;
+        }
+        if (b[q + 1] == '/') {
+            int at = script_name_at(b, q + 2, n);
+            if (at < 0) {
+                return -1;
+            }
+            if (at && sub == ESCAPED) {
+                return q; /* the end tag */
+            }
+            if (at) {
+                sub = ESCAPED;
+                q += 9; /* past '</script' and its delimiter */
+                continue;
+            }
+        } else if (sub == ESCAPED) {
+            int at = script_name_at(b, q + 1, n);
+            if (at < 0) {
+                return -1;
+            }
+            if (at) {
+                sub = DOUBLE;
+                q += 8; /* past '<script' and its delimiter */
+                continue;
+            }
+        }
+        q++;
+    }
+    return -1;
+}
+
+/* rewriter._Matcher.maybe: the start tag b[start:end] may be the widget's when the widget's
+ * path is in it literally, or when it holds what could spell the path otherwise (a character
+ * reference, or a tab or newline, which URL parsing drops). An empty path means "every tag
+ * may be": the rewriter then sees every <script>. */
+static int may_be_widget(const unsigned char *b, Py_ssize_t start, Py_ssize_t end,
+                         const unsigned char *path, Py_ssize_t path_len) {
+    if (path_len == 0) {
+        return 1;
+    }
+    if (memmem(b + start, (size_t)(end - start), path, (size_t)path_len) != NULL) {
+        return 1;
+    }
+    for (Py_ssize_t i = start; i < end; i++) {
+        unsigned char c = b[i];
+        if (c == '&' || c == '\t' || c == '\n' || c == '\r') {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static Py_ssize_t scan(const unsigned char *b, Py_ssize_t p, Py_ssize_t n,
+                       const unsigned char *path, Py_ssize_t path_len) {
     while (p < n) {
         const unsigned char *lt = memchr(b + p, '<', (size_t)(n - p));
         if (lt == NULL) {
@@ -191,11 +334,23 @@ static Py_ssize_t scan(const unsigned char *b, Py_ssize_t p, Py_ssize_t n) {
         Py_ssize_t end;
         if (is_alpha(c)) {
             int special = special_at(b + p + 1, n - p - 1);
-            if (special >= 0 && special < (int)N_PYTHON_ONLY) {
+            if (special == 0) { /* <script>: passed over whole unless it may be the widget */
+                end = tag_rest(b, p + 7, n);
+                if (end < 0 || may_be_widget(b, p, end, path, path_len)) {
+                    return p;
+                }
+                end = script_data_end(b, end, n);
+                if (end < 0) {
+                    return p;
+                }
+                p = end; /* its end tag is read as a tag next */
+                continue;
+            }
+            if (special == 1) {
                 return p;
             }
             Py_ssize_t q = p + 2;
-            while (q < n && !is_ws(b[q]) && b[q] != '/' && b[q] != '>') {
+            while (q < n && !(CLASS[b[q]] & ENDS_TAG_NAME)) {
                 q++;
             }
             end = tag_rest(b, q, n);
@@ -209,7 +364,7 @@ static Py_ssize_t scan(const unsigned char *b, Py_ssize_t p, Py_ssize_t n) {
             unsigned char d = b[p + 2];
             if (is_alpha(d)) {
                 Py_ssize_t q = p + 3;
-                while (q < n && !is_ws(b[q]) && b[q] != '/' && b[q] != '>') {
+                while (q < n && !(CLASS[b[q]] & ENDS_TAG_NAME)) {
                     q++;
                 }
                 end = tag_rest(b, q, n);
@@ -237,10 +392,14 @@ static Py_ssize_t scan(const unsigned char *b, Py_ssize_t p, Py_ssize_t n) {
     return p;
 }
 
-/* (buf: bytes, pos: int) with 0 <= pos <= len(buf); 0, or -1 with an exception set. */
-static int buffer_and_position(PyObject *const *args, Py_ssize_t nargs, const char *usage,
-                               const unsigned char **b, Py_ssize_t *pos, Py_ssize_t *n) {
-    if (nargs != 2 || !PyBytes_Check(args[0])) {
+/* (buf: bytes, pos: int[, path: bytes]) with 0 <= pos <= len(buf); 0, or -1 with an exception
+ * set. path is optional (left empty) when path_len is NULL. */
+static int parse_args(PyObject *const *args, Py_ssize_t nargs, const char *usage,
+                      const unsigned char **b, Py_ssize_t *pos, Py_ssize_t *n,
+                      const unsigned char **path, Py_ssize_t *path_len) {
+    Py_ssize_t most = path_len == NULL ? 2 : 3;
+    if (nargs < 2 || nargs > most || !PyBytes_Check(args[0]) ||
+        (nargs == 3 && !PyBytes_Check(args[2]))) {
         PyErr_SetString(PyExc_TypeError, usage);
         return -1;
     }
@@ -254,22 +413,27 @@ static int buffer_and_position(PyObject *const *args, Py_ssize_t nargs, const ch
         return -1;
     }
     *b = (const unsigned char *)PyBytes_AS_STRING(args[0]);
+    if (path_len != NULL) {
+        *path = nargs == 3 ? (const unsigned char *)PyBytes_AS_STRING(args[2]) : NULL;
+        *path_len = nargs == 3 ? PyBytes_GET_SIZE(args[2]) : 0;
+    }
     return 0;
 }
 
 static PyObject *scan_data(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     (void)module;
-    const unsigned char *b;
-    Py_ssize_t pos, n, end;
-    if (buffer_and_position(args, nargs, "scan_data(buf: bytes, pos: int)", &b, &pos, &n) < 0) {
+    const unsigned char *b, *path;
+    Py_ssize_t pos, n, path_len, end;
+    if (parse_args(args, nargs, "scan_data(buf: bytes, pos: int, path: bytes = b'')", &b, &pos,
+                   &n, &path, &path_len) < 0) {
         return NULL;
     }
     if (n - pos > 65536) { /* bytes are immutable: let other threads run on big pages */
         Py_BEGIN_ALLOW_THREADS
-        end = scan(b, pos, n);
+        end = scan(b, pos, n, path, path_len);
         Py_END_ALLOW_THREADS
     } else {
-        end = scan(b, pos, n);
+        end = scan(b, pos, n, path, path_len);
     }
     return PyLong_FromSsize_t(end);
 }
@@ -278,17 +442,85 @@ static PyObject *tag_end(PyObject *module, PyObject *const *args, Py_ssize_t nar
     (void)module;
     const unsigned char *b;
     Py_ssize_t pos, n;
-    if (buffer_and_position(args, nargs, "tag_end(buf: bytes, pos: int)", &b, &pos, &n) < 0) {
+    if (parse_args(args, nargs, "tag_end(buf: bytes, pos: int)", &b, &pos, &n, NULL, NULL) < 0) {
         return NULL;
     }
     return PyLong_FromSsize_t(tag_rest(b, pos, n));
 }
 
+/* Whether a '<script' whose start tag may be the widget's begins at p (p + 7 < n). */
+static int candidate_at(const unsigned char *b, Py_ssize_t p, Py_ssize_t n,
+                        const unsigned char *path, Py_ssize_t path_len) {
+    if (b[p] != '<' || script_name_at(b, p + 1, n) != 1) {
+        return 0;
+    }
+    Py_ssize_t end = tag_rest(b, p + 7, n);
+    return end >= 0 && may_be_widget(b, p, end, path, path_len);
+}
+
+/* The last candidate starting before hi, searched backwards: a widget tag usually sits near
+ * the end of a page. With SSE2, sixteen positions at a time are filtered on three of the
+ * seven bytes of '<script' ('<', 's', 't', in any case) before any is looked at one by one. */
+static Py_ssize_t last_candidate_in(const unsigned char *b, Py_ssize_t hi, Py_ssize_t n,
+                                    const unsigned char *path, Py_ssize_t path_len) {
+    Py_ssize_t top = hi < n - 7 ? hi : n - 7; /* a candidate needs its delimiter in buf */
+#if defined(__SSE2__)
+    const __m128i lt = _mm_set1_epi8('<'), s = _mm_set1_epi8('s'), t = _mm_set1_epi8('t');
+    const __m128i fold = _mm_set1_epi8(0x20);
+    while (top >= 16) {
+        Py_ssize_t at = top - 16; /* loads reach at + 6 + 16 <= top + 6 < n */
+        __m128i v0 = _mm_loadu_si128((const __m128i *)(b + at));
+        __m128i v1 = _mm_or_si128(_mm_loadu_si128((const __m128i *)(b + at + 1)), fold);
+        __m128i v6 = _mm_or_si128(_mm_loadu_si128((const __m128i *)(b + at + 6)), fold);
+        unsigned int mask = (unsigned int)_mm_movemask_epi8(_mm_and_si128(
+            _mm_cmpeq_epi8(v0, lt), _mm_and_si128(_mm_cmpeq_epi8(v1, s), _mm_cmpeq_epi8(v6, t))));
+        while (mask != 0) {
+            int bit = 31 - __builtin_clz(mask);
+            if (candidate_at(b, at + bit, n, path, path_len)) {
+                return at + bit;
+            }
+            mask &= ~(1u << bit);
+        }
+        top = at;
+    }
+#endif
+    for (Py_ssize_t p = top - 1; p >= 0; p--) {
+        if (b[p] == '<' && candidate_at(b, p, n, path, path_len)) {
+            return p;
+        }
+    }
+    return -1;
+}
+
+static PyObject *last_candidate(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    (void)module;
+    const unsigned char *b, *path;
+    Py_ssize_t hi, n, path_len, found;
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "last_candidate(buf: bytes, hi: int, path: bytes)");
+        return NULL;
+    }
+    if (parse_args(args, nargs, "last_candidate(buf: bytes, hi: int, path: bytes)", &b, &hi, &n,
+                   &path, &path_len) < 0) {
+        return NULL;
+    }
+    if (hi > 65536) {
+        Py_BEGIN_ALLOW_THREADS
+        found = last_candidate_in(b, hi, n, path, path_len);
+        Py_END_ALLOW_THREADS
+    } else {
+        found = last_candidate_in(b, hi, n, path, path_len);
+    }
+    return PyLong_FromSsize_t(found);
+}
+
 static PyMethodDef methods[] = {
     {"scan_data", (PyCFunction)(void (*)(void))scan_data, METH_FASTCALL,
-     "scan_data(buf, pos) -> int: where the data-state run from pos ends."},
+     "scan_data(buf, pos, path=b'') -> int: where the data-state run from pos ends."},
     {"tag_end", (PyCFunction)(void (*)(void))tag_end, METH_FASTCALL,
      "tag_end(buf, pos) -> int: after the '>' ending the tag whose name ends at pos, or -1."},
+    {"last_candidate", (PyCFunction)(void (*)(void))last_candidate, METH_FASTCALL,
+     "last_candidate(buf, hi, path) -> int: the last '<script' before hi that may be the widget."},
     {NULL, NULL, 0, NULL},
 };
 

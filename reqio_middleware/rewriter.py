@@ -31,7 +31,7 @@ import html
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import overload
+from typing import NamedTuple, overload
 
 __all__ = [
     "DEFAULT_WIDGET_SRC",
@@ -120,8 +120,10 @@ _BULK = re.compile(
 )
 
 
-def _scan_data_pattern(buf: bytes, pos: int) -> int:
-    """Where the data-state run from ``pos`` ends (see ``_BULK``)."""
+def _scan_data_pattern(buf: bytes, pos: int, path: bytes = b"") -> int:
+    """Where the data-state run from ``pos`` ends (see ``_BULK``). The C scanner also passes
+    over ``<script>`` elements that cannot be the widget's (given ``path``); this leaves them
+    all to the rewriter, which is slower but never wrong."""
     return _BULK.match(buf, pos).end()  # type: ignore[union-attr]
 
 
@@ -131,12 +133,40 @@ def _tag_end_pattern(buf: bytes, pos: int) -> int:
     return -1 if m is None else m.end()
 
 
+def _last_candidate_pattern(buf: bytes, hi: int, path: bytes) -> int:
+    """Start of the last ``<script`` before ``hi`` whose complete start tag may be the widget's
+    (``_may_be_widget``), or -1. Windows are searched from ``hi`` backwards, growing: the
+    widget usually sits near the end of a page."""
+    stop, window = hi, 16 * 1024
+    while stop > 0:
+        start = max(0, stop - window)
+        last = -1
+        # endpos reaches past the window so that a '<script' at its very end can see the
+        # delimiter its pattern looks ahead for; only matches starting inside are taken.
+        for m in _SCRIPT_CANDIDATE.finditer(buf, start, min(len(buf), stop + 8)):
+            if m.start() >= stop:
+                break
+            end = _tag_end(buf, m.end())
+            if end != -1 and _may_be_widget(buf, m.start(), end, path):
+                last = m.start()
+        if last != -1:
+            return last
+        stop, window = start, window * 2
+    return -1
+
+
 try:  # the same states in C (reqio_middleware/_speedups.c), built when a compiler was there
+    from ._speedups import last_candidate as _last_candidate
     from ._speedups import scan_data as _scan_data
     from ._speedups import tag_end as _tag_end
 except ImportError:  # pragma: no cover - depends on the install
     _scan_data = _scan_data_pattern
     _tag_end = _tag_end_pattern
+    _last_candidate = _last_candidate_pattern
+
+#: The functions above that have a C version; each ``NAME`` has its twin ``NAME_pattern``,
+#: which tests swap in to check both versions give the same bytes.
+_ACCELERATED = ("_scan_data", "_tag_end", "_last_candidate")
 
 _SPECIAL_OPEN = re.compile(b"<(" + _SPECIAL + b")")
 _TAG_END = re.compile(_TAG_REST)
@@ -240,8 +270,7 @@ class WidgetSource:
 # --- attributes of one start tag -----------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Attr:
+class _Attr(NamedTuple):
     name: bytes  # lowercased, as the tokenizer lowercases ASCII letters
     value: bytes | None  # raw bytes without quotes; None when valueless
     start: int  # span of the attribute in the buffer (name to end of value)
@@ -249,17 +278,17 @@ class _Attr:
 
 
 def _attributes(buf: bytes, pos: int, end: int) -> list[_Attr]:
-    """Attributes of a start tag whose name ends at ``pos`` and whose '>' is at ``end - 1``."""
+    """Attributes of a start tag whose name ends at ``pos`` and whose '>' is at ``end - 1``.
+
+    The matches are back to back: within a complete tag, only the '>' stops ``_ATTR``.
+    """
     attrs: list[_Attr] = []
-    while True:
-        m = _ATTR.match(buf, pos, end - 1)
-        if m is None:
-            return attrs
+    for m in _ATTR.finditer(buf, pos, end - 1):
         raw = m.group(2)
         if raw is not None and raw[:1] in (b'"', b"'"):
             raw = raw[1:-1]
         attrs.append(_Attr(m.group(1).lower(), raw, m.start(1), m.end()))
-        pos = m.end()
+    return attrs
 
 
 def _first(attrs: list[_Attr], name: bytes) -> _Attr | None:
@@ -282,9 +311,14 @@ class _Matcher:
 
     def why_not(self, buf: bytes, start: int, end: int) -> str | None:
         """None when the tag at ``buf[start:end]`` is the widget; otherwise the reason."""
-        if end - start > MAX_TAG_BYTES:
+        if end - start > _CACHED_TAG_BYTES:
+            return self._why_not(buf[start:end])
+        return _why_not_cached(self, buf[start:end])
+
+    def _why_not(self, tag: bytes) -> str | None:
+        if len(tag) > MAX_TAG_BYTES:
             return f"tag longer than {MAX_TAG_BYTES} bytes"
-        attrs = _attributes(buf, start + 7, end)
+        attrs = _attributes(tag, 7, len(tag))
         src = _first(attrs, b"src")
         if src is None or src.value is None:
             return "no src"
@@ -302,16 +336,29 @@ class _Matcher:
         return self.why_not(buf, start, end) is None
 
     def maybe(self, buf: bytes, start: int, end: int) -> bool:
-        """False when the tag cannot be the widget: its ``src`` cannot name the widget's path.
+        return _may_be_widget(buf, start, end, self.path)
 
-        The path is in the tag literally unless it is written with character references
-        or split by tabs or newlines (which the URL parser drops), so this skips the attribute
-        parsing for every other script on the page.
-        """
-        return (
-            buf.find(self.path, start, end) != -1
-            or _MAYBE_ENCODED.search(buf, start, end) is not None
-        )
+
+#: Decisions and stamping plans are cached by the tag's bytes (a site's widget tag is the same
+#: on every page, and parsing its attributes in Python costs more than scanning a small page),
+#: for tags up to this long, so the caches stay under a megabyte.
+_CACHED_TAG_BYTES = 1024
+
+
+@functools.lru_cache(maxsize=256)
+def _why_not_cached(matcher: _Matcher, tag: bytes) -> str | None:
+    return matcher._why_not(tag)
+
+
+def _may_be_widget(buf: bytes, start: int, end: int, path: bytes) -> bool:
+    """False when the tag ``buf[start:end]`` cannot be the widget: its ``src`` cannot name the
+    widget's ``path``.
+
+    The path is in the tag literally unless it is written with character references or split
+    by tabs or newlines (which the URL parser drops), so this skips the attribute parsing for
+    every other script on the page. An empty ``path`` lets every tag through.
+    """
+    return buf.find(path, start, end) != -1 or _MAYBE_ENCODED.search(buf, start, end) is not None
 
 
 @functools.lru_cache(maxsize=32)
@@ -339,17 +386,26 @@ def _stamp(buf: bytes, start: int, end: int, token: bytes) -> bytes:
     the first one stands and the others are removed: browsers keep the first of duplicates,
     so page content must never be able to pre-seed the value the widget reads.
     """
-    attrs = [a for a in _attributes(buf, start + 7, end) if a.name == TOKEN_ATTR]
-    new_attr = TOKEN_ATTR + b'="' + token + b'"'
+    tag = buf[start:end]
+    before, after = _stamp_plan(tag) if len(tag) <= _CACHED_TAG_BYTES else _plan(tag)
+    return b"".join((before, TOKEN_ATTR, b'="', token, b'"', after))
+
+
+def _plan(tag: bytes) -> tuple[bytes, bytes]:
+    """What goes before and after the new attribute in a stamped ``tag``."""
+    attrs = [a for a in _attributes(tag, 7, len(tag)) if a.name == TOKEN_ATTR]
     if not attrs:
-        return buf[start : start + 7] + b" " + new_attr + buf[start + 7 : end]
-    pieces = [buf[start : attrs[0].start], new_attr]
+        return tag[:7] + b" ", tag[7:]
+    pieces = []
     at = attrs[0].end
     for attr in attrs[1:]:
-        pieces.append(buf[at : attr.start])
+        pieces.append(tag[at : attr.start])
         at = attr.end
-    pieces.append(buf[at:end])
-    return b"".join(pieces)
+    pieces.append(tag[at:])
+    return tag[: attrs[0].start], b"".join(pieces)
+
+
+_stamp_plan = functools.lru_cache(maxsize=256)(_plan)
 
 
 def _encode_token(token: str) -> bytes:
@@ -533,12 +589,14 @@ class HTMLRewriter:
         n = len(buf)
         pos = emit = 0
         hold = n
+        # The C scanner passes over scripts that cannot be the widget; a trace sees them all.
+        path = self._matcher.path if self._trace is None else b""
         while pos < n:
             if stop != -1 and pos >= stop and self._state != _DRAIN:
                 break
             st = self._state
             if st == _DATA:
-                pos = _scan_data(buf, pos)
+                pos = _scan_data(buf, pos, path)
                 if pos >= n:
                     break
                 # buf[pos] == '<' and what follows is a comment, a tokenizer-switching
@@ -721,24 +779,15 @@ def _last_candidate_end(doc: bytes, matcher: _Matcher) -> int:
     A candidate is only a candidate: it may sit in a comment or raw text. But the converse
     holds, and that is what makes the fast path sound: every real widget tag is a candidate,
     so past the last candidate the page needs no tokenizing at all. The widget usually sits
-    near ``</body>``, so windows are searched from the end of the page, growing towards its
-    start; a page without the widget costs one pass either way.
+    near ``</body>``, so the search runs from the end of the page; a page without the widget
+    costs one pass.
     """
-    stop, window = len(doc), 16 * 1024
-    while stop > 0:
-        start = max(0, stop - window)
-        last = -1
-        # endpos reaches past the window so that a '<script' at its very end can see the
-        # delimiter its pattern looks ahead for; only matches starting inside are taken.
-        for m in _SCRIPT_CANDIDATE.finditer(doc, start, min(len(doc), stop + 8)):
-            if m.start() >= stop:
-                break
-            begin, end = m.start(), _tag_end(doc, m.end())
-            if end != -1 and matcher.maybe(doc, begin, end) and matcher.is_widget(doc, begin, end):
-                last = end
-        if last != -1:
-            return last
-        stop, window = start, window * 2
+    hi = len(doc)
+    while (begin := _last_candidate(doc, hi, matcher.path)) != -1:
+        end = _tag_end(doc, begin + 7)
+        if matcher.is_widget(doc, begin, end):
+            return end
+        hi = begin
     return -1
 
 

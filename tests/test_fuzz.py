@@ -73,8 +73,7 @@ _WIDGET_HOST = re.compile(rb"reqio\.app", re.I)
 #: The rewriter's state functions in C (when the extension was built) and their pattern twins.
 _TWINS = [
     (name, getattr(rewriter, name), getattr(rewriter, name + "_pattern"))
-    for name in ("_scan_data", "_tag_end")
-    if hasattr(rewriter, name + "_pattern")
+    for name in rewriter._ACCELERATED
 ]
 
 

@@ -21,8 +21,8 @@ _SCANNERS = (
 def scanner(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Every test runs with the C data-state scanner and with the pure-Python pattern."""
     if request.param == "pattern":
-        monkeypatch.setattr(rewriter, "_scan_data", rewriter._scan_data_pattern)
-        monkeypatch.setattr(rewriter, "_tag_end", rewriter._tag_end_pattern)
+        for name in rewriter._ACCELERATED:
+            monkeypatch.setattr(rewriter, name, getattr(rewriter, name + "_pattern"))
     return str(request.param)
 
 

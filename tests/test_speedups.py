@@ -37,28 +37,68 @@ EDGES = [
     b"\xff",
     b"=",
     b"'",
+    b"<script src=/a.js>",
+    b"<Script\t>",
+    b"</scRipt\n",
+    b"<script/",
+    b"<script type=module>",
 ]
+
+PATH = b"/widget.js"
 
 
 documents = st.lists(st.sampled_from(PIECES + EDGES) | st.binary(max_size=6), max_size=30)
 
 
 @settings(max_examples=3000)
-@given(documents, st.integers(min_value=0, max_value=400))
-def test_c_scanner_stops_where_the_pattern_does_or_past_a_whole_comment_or_raw_text(
-    pieces: list[bytes], at: int
+@given(documents, st.integers(min_value=0, max_value=400), st.sampled_from([b"", PATH]))
+def test_c_scanner_stops_where_the_pattern_does_or_past_a_whole_element(
+    pieces: list[bytes], at: int, path: bytes
 ) -> None:
     doc = b"".join(pieces)
     pos = min(at, len(doc))
-    c, pattern = speedups.scan_data(doc, pos), rewriter._scan_data_pattern(doc, pos)
+    c, pattern = speedups.scan_data(doc, pos, path), rewriter._scan_data_pattern(doc, pos, path)
     if c != pattern:
-        # The C scanner also passes over complete comments and raw-text elements, which the
-        # pattern leaves to the rewriter's own states; it resumes in the data state after them.
+        # The C scanner also passes over complete comments, raw-text elements and scripts that
+        # cannot be the widget, which the pattern leaves to the rewriter's own states; it
+        # resumes in the data state after them.
         assert c > pattern
         name = rewriter._SPECIAL_OPEN.match(doc, pattern)
-        assert doc.startswith(b"<!--", pattern) or (
-            name is not None and name.group(1).lower() not in (b"script", b"plaintext")
-        )
+        if doc.startswith(b"<!--", pattern):
+            return
+        assert name is not None
+        assert name.group(1).lower() != b"plaintext"
+        if name.group(1).lower() == b"script":
+            end = rewriter._tag_end_pattern(doc, name.end())
+            assert path and end != -1 and not rewriter._may_be_widget(doc, pattern, end, path)
+
+
+@settings(max_examples=3000)
+@given(documents, st.integers(min_value=0, max_value=400), st.sampled_from([b"", PATH]))
+def test_c_last_candidate_equals_the_pattern(pieces: list[bytes], at: int, path: bytes) -> None:
+    doc = b"".join(pieces)
+    hi = min(at, len(doc))
+    assert speedups.last_candidate(doc, hi, path) == rewriter._last_candidate_pattern(doc, hi, path)
+
+
+def test_c_last_candidate_finds_every_candidate_on_a_long_page() -> None:
+    """Every position of the SIMD blocks and the scalar tail, from the last candidate back."""
+    tag = b'<SCRIPT src="https://reqio.app/widget.js">'
+    filler = b"<s<scr<script-t>ttt<<<sc<script\x00 <scriptt>"
+    doc = filler * 20
+    spots = [i * 37 for i in range(1, 20)]
+    for at in spots:
+        doc = doc[:at] + tag + doc[at:]
+    found, hi = [], len(doc)
+    while (at := speedups.last_candidate(doc, hi, PATH)) != -1:
+        found.append(at)
+        hi = at
+    expected, hi = [], len(doc)
+    while (at := rewriter._last_candidate_pattern(doc, hi, PATH)) != -1:
+        expected.append(at)
+        hi = at
+    assert found == expected
+    assert len(found) == len(spots)
 
 
 @settings(max_examples=3000)
@@ -75,14 +115,14 @@ def test_both_scanners_rewrite_alike(pieces: list[bytes], sizes: list[int]) -> N
     doc = b"".join(pieces) + b'<script src="https://reqio.app/widget.js"></script>'
     with_c = rewriter.rewrite_html(doc, "TOKEN")
     streamed_c = _streamed(doc, sizes)
-    rewriter._scan_data = rewriter._scan_data_pattern
-    rewriter._tag_end = rewriter._tag_end_pattern
+    for name in rewriter._ACCELERATED:
+        setattr(rewriter, name, getattr(rewriter, name + "_pattern"))
     try:
         assert rewriter.rewrite_html(doc, "TOKEN") == with_c
         assert _streamed(doc, sizes) == streamed_c == with_c
     finally:
-        rewriter._scan_data = speedups.scan_data
-        rewriter._tag_end = speedups.tag_end
+        for name in rewriter._ACCELERATED:
+            setattr(rewriter, name, getattr(speedups, name.lstrip("_")))
 
 
 def _streamed(doc: bytes, sizes: list[int]) -> bytes:
@@ -106,3 +146,11 @@ def test_bad_arguments_raise_instead_of_reading_out_of_bounds() -> None:
         speedups.scan_data(b"abc", -1)
     with pytest.raises(TypeError):
         speedups.scan_data("abc", 0)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        speedups.scan_data(b"abc", 0, "path")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        speedups.tag_end(b"abc", 0, b"path")  # type: ignore[call-arg]
+    with pytest.raises(ValueError):
+        speedups.last_candidate(b"abc", 4, b"/w.js")
+    with pytest.raises(TypeError):
+        speedups.last_candidate(b"abc", 0)  # type: ignore[call-arg]

@@ -269,7 +269,8 @@ def test_mint_claims_property(
 ) -> None:
     """In process (fast): whatever mint is given comes back from a verifier unchanged."""
     secret = "s" * 48
-    args = ["mint", "--sub", str(sub), "--audience", AUD]
+    # '--sub=VALUE': argparse reads a separate value that starts with '-' as an option.
+    args = ["mint", f"--sub={sub}", "--audience", AUD]
     for name, value in (
         ("email", email),
         ("plan", plan),

@@ -305,6 +305,26 @@ def test_secret_that_looks_like_a_key_is_refused_without_echoing_it() -> None:
     assert "HMAC" in str(info.value)
 
 
+@given(identities, times)
+def test_a_bound_minter_makes_the_bytes_jwt_encode_makes(ident: Identity, now: int) -> None:
+    # The minter lets its own, already checked key skip PyJWT's per-token key checks.
+    minter = ReqioMinter(SECRET, AUD, ttl=60)
+    claims = {**ident.claims(), "aud": AUD, "iat": now, "exp": now + 60}
+    assert minter(ident, now=now) == minter(ident, now=now) == jwt.encode(claims, SECRET, "HS256")
+
+
+def test_the_per_token_key_shortcut_is_only_for_the_key_checked_at_construction() -> None:
+    from reqio_middleware.tokens import _JudgedHMAC
+
+    body = "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE" + "A" * 40
+    pem = f"-----BEGIN PUBLIC KEY-----\n{body}\n-----END PUBLIC KEY-----\n".encode()
+    checked = SECRET.encode()
+    alg = _JudgedHMAC(_JudgedHMAC.SHA256, checked)
+    assert alg.prepare_key(checked) is checked
+    with pytest.raises(jwt.exceptions.InvalidKeyError):
+        alg.prepare_key(pem)
+
+
 def _warnings_from(make: Any) -> list[warnings.WarningMessage]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

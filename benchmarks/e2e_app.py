@@ -1,7 +1,8 @@
 """The applications served by ``run.py --e2e`` on loopback.
 
-``app``: Starlette, for uvicorn (``--app-dir benchmarks e2e_app:app``). ``wsgi_app``: Flask,
-for waitress (``e2e_app:wsgi_app``). With ``REQIO_BENCH_WRAP=1`` each is wrapped in the Reqio
+``app``: Starlette, for uvicorn (``--app-dir benchmarks e2e_app:app``); unwrapped, it is
+also what nginx proxies to for the ``sub_filter`` rows. ``wsgi_app``: Flask, for gunicorn and
+waitress (``e2e_app:wsgi_app``). With ``REQIO_BENCH_WRAP=1`` each is wrapped in the Reqio
 middleware; otherwise it is the bare app. Both store the identity the same way either way, so
 the only difference measured is the middleware.
 """

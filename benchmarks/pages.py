@@ -12,9 +12,7 @@ import random
 CHUNK = 64 * 1024
 WIDGET_SRC = "https://reqio.app/widget.js"
 PROJECT_ID = "proj_abc123"
-WIDGET_TAG = (
-    f'<script src="{WIDGET_SRC}" data-project-id="{PROJECT_ID}" async></script>'
-)
+WIDGET_TAG = f'<script src="{WIDGET_SRC}" data-project-id="{PROJECT_ID}" async></script>'
 
 _WORDS = (  # noqa: SIM905 - one string reads better than 60 quoted words
     "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor "
@@ -31,7 +29,7 @@ def _text(rng: random.Random, n: int) -> str:
 
 def _head(rng: random.Random, widget_top: bool) -> str:
     parts = [
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n",
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n',
         '<meta charset="utf-8">\n',
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n',
         f'<meta name="description" content="{_text(rng, 18)}">\n',
@@ -65,7 +63,7 @@ def _block(rng: random.Random, i: int) -> str:
             f'<div class="card" id="card-{i}" data-index="{i}">\n'
             f'  <div class="card-body"><h3 class="title">{_text(rng, 4)}</h3>\n'
             f"    <p>{_text(rng, rng.randint(15, 45))}</p>\n"
-            f"    <ul class=\"links\">{links}</ul>\n"
+            f'    <ul class="links">{links}</ul>\n'
             f'    <img src="/img/{i}.webp" alt="{_text(rng, 3)}" width="320" height="180"'
             ' loading="lazy">\n'
             "  </div>\n</div>\n"
@@ -74,7 +72,7 @@ def _block(rng: random.Random, i: int) -> str:
         words = _text(rng, rng.randint(40, 90))
         return f"<section><h2>{_text(rng, 3)}</h2><p>{words}</p></section>\n"
     if kind < 0.75:
-        return f"<!-- block {i}: {_text(rng, 6)} <script src=\"/old.js\"></script> -->\n"
+        return f'<!-- block {i}: {_text(rng, 6)} <script src="/old.js"></script> -->\n'
     if kind < 0.82:
         return (
             f"<script>document.getElementById('card-{i}') && "
@@ -89,7 +87,7 @@ def _block(rng: random.Random, i: int) -> str:
             f'<button type="submit" class="btn btn-primary">Go</button></form>\n'
         )
     return (
-        f"<table class=\"grid\"><tr><th>{_text(rng, 1)}</th><th>{_text(rng, 1)}</th></tr>"
+        f'<table class="grid"><tr><th>{_text(rng, 1)}</th><th>{_text(rng, 1)}</th></tr>'
         f"<tr><td>{rng.randint(0, 9999)}</td><td>{_text(rng, 4)}</td></tr></table>\n"
     )
 

@@ -279,9 +279,10 @@ def bench_tokens(timer: Timer) -> tuple[float, str]:
     import jwt
 
     from reqio_middleware.identity import Identity
-    from reqio_middleware.tokens import mint_token
+    from reqio_middleware.tokens import ReqioMinter, mint_token
 
     identity = Identity(**IDENTITY)  # type: ignore[arg-type]
+    minter = ReqioMinter(SECRET, AUDIENCE)  # what the middlewares call: secret checked once
 
     def pyjwt() -> str:
         now = int(time.time())
@@ -295,14 +296,16 @@ def bench_tokens(timer: Timer) -> tuple[float, str]:
     decoded = jwt.decode(token, SECRET, algorithms=["HS256"], audience=AUDIENCE)
     if decoded["sub"] != "user_42":
         NOTES.append("WRONG TOKEN from mint_token")
-    t = timer.compare({"pyjwt": pyjwt, "ours": ours})
-    t_jwt, t_ours = t["pyjwt"], t["ours"]
+    if minter(identity).count(".") != 2:
+        NOTES.append("WRONG TOKEN from ReqioMinter")
+    t = timer.compare({"pyjwt": pyjwt, "ours": ours, "minter": lambda: minter(identity)})
+    t_jwt, t_ours, t_minter = t["pyjwt"], t["ours"], t["minter"]
     row(
         "token",
         "HS256, sub+email+traits",
-        f"mint_token {fmt_t(t_ours)}",
+        f"ReqioMinter {fmt_t(t_minter)} · mint_token {fmt_t(t_ours)}",
         f"PyJWT encode {fmt_t(t_jwt)}",
-        f"{t_ours / t_jwt:.2f}x PyJWT",
+        f"{t_minter / t_jwt:.2f}x / {t_ours / t_jwt:.2f}x PyJWT",
     )
     return t_jwt, token
 
@@ -362,9 +365,7 @@ def bench_stream(timer: Timer, token: str) -> None:
         "HTMLRewriter, 100 MB in 64 KiB chunks",
         f"{fmt_rate(total, t)}, peak +{peak / 1024:.0f} KiB",
         f"find per chunk {fmt_rate(total, t_find)}",
-        "; ".join(
-            [verdict(total / t >= 300e6, "≥ 300 MB/s"), verdict(peak <= 1 << 20, "≤ 1 MiB")]
-        ),
+        "; ".join([verdict(total / t >= 300e6, "≥ 300 MB/s"), verdict(peak <= 1 << 20, "≤ 1 MiB")]),
     )
 
 
@@ -689,7 +690,43 @@ def _free_port() -> int:
         return port
 
 
+def _spawn(cmd: list[str], what: str, ready_url: str, **popen: Any) -> subprocess.Popen[bytes]:
+    """Start ``cmd`` and wait until ``ready_url`` answers over HTTP, not merely until the
+    port accepts: gunicorn's master binds the socket before its worker has imported the
+    app, so a bare connect would let the first wrk round measure the worker's start-up.
+
+    The server's stderr goes to an unlinked temporary file rather than the terminal
+    (waitress logs a "Task queue depth" warning whenever wrk's 16 connections outnumber
+    its threads); its tail is in the error when the server does not come up.
+    """
+    import tempfile
+
+    with tempfile.TemporaryFile() as log:  # the child keeps its own descriptor
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, **popen)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                break
+            try:
+                with urllib.request.urlopen(ready_url, timeout=2) as resp:
+                    resp.read()
+                    return proc
+            except OSError:
+                time.sleep(0.05)
+        _stop(proc)
+        log.seek(0)
+        tail = log.read()[-300:].decode(errors="replace").strip()
+        raise RuntimeError(f"{what} did not start: {tail or 'no output'}")
+
+
 def _start_server(kind: str, wrap: bool) -> tuple[subprocess.Popen[bytes], str]:
+    """One server process on a free loopback port; ``wrap`` sets ``REQIO_BENCH_WRAP``.
+
+    Every server gets one process, so the figures compare the middleware and not the number
+    of cores a server manages to use. The two WSGI servers get the same 4 threads: gunicorn
+    runs the ``gthread`` worker because the ``sync`` worker closes the connection after each
+    response (no keep-alive), which would make wrk measure TCP set-up instead of the app.
+    """
     port = _free_port()
     env = dict(
         os.environ,
@@ -699,36 +736,97 @@ def _start_server(kind: str, wrap: bool) -> tuple[subprocess.Popen[bytes], str]:
     )
     if kind == "uvicorn":
         cmd = [
-            sys.executable, "-m", "uvicorn", "e2e_app:app", "--host", "127.0.0.1",
-            "--port", str(port), "--log-level", "warning", "--no-access-log",
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "e2e_app:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
         ]
-    else:
+    elif kind == "gunicorn":
         cmd = [
-            sys.executable, "-m", "waitress", f"--listen=127.0.0.1:{port}", "--threads=4",
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--workers=1",
+            "--worker-class=gthread",
+            "--threads=4",
+            f"--bind=127.0.0.1:{port}",
+            "--log-level=warning",
             "e2e_app:wsgi_app",
         ]
-    proc = subprocess.Popen(cmd, env=env, cwd=HERE, stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{kind} exited at start-up")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return proc, f"http://127.0.0.1:{port}"
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError(f"{kind} did not start within 30 s")
+    elif kind == "waitress":
+        cmd = [
+            sys.executable,
+            "-m",
+            "waitress",
+            f"--listen=127.0.0.1:{port}",
+            "--threads=4",
+            "e2e_app:wsgi_app",
+        ]
+    else:
+        raise ValueError(f"unknown server {kind!r}")
+    url = f"http://127.0.0.1:{port}"
+    return _spawn(cmd, kind, url + "/json", env=env, cwd=HERE), url
 
 
-def _wrk(url: str, seconds: int) -> tuple[float, str]:
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _wrk(url: str, seconds: int) -> tuple[float, float]:
+    """Requests per second and wrk's 99th percentile latency in seconds (nan if absent)."""
     out = subprocess.run(
         ["wrk", "-t1", "-c16", f"-d{seconds}s", "--latency", url],
-        capture_output=True, text=True, timeout=seconds + 30, check=True,
+        capture_output=True,
+        text=True,
+        timeout=seconds + 30,
+        check=True,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p99 = re.search(r"^\s+99%\s+(\S+)", out, re.MULTILINE)
-    return rps, p99.group(1) if p99 else "?"
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errors:
+        NOTES.append(f"e2e: {errors.group(1)} non-2xx answers from {url}")
+    return rps, _seconds(p99.group(1)) if p99 else float("nan")
+
+
+def _seconds(latency: str) -> float:
+    """wrk's latency figures ("812.00us", "5.38ms", "1.02s", "1.00m") in seconds."""
+    m = re.fullmatch(r"([\d.]+)(us|ms|s|m)", latency)
+    if m is None:
+        return float("nan")
+    return float(m.group(1)) * {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[m.group(2)]
+
+
+def _e2e_cell(rps: float, p99: float) -> str:
+    return f"{rps:.0f} req/s, p99 {p99 * 1e3:.2f} ms"
+
+
+def _interleaved(urls: dict[str, str], rounds: int) -> dict[str, tuple[float, float]]:
+    """wrk on each url in turn, ``rounds`` times: the medians of req/s and of p99.
+
+    Taking the servers in turn within each round keeps a drift in machine load from landing
+    on one of them only.
+    """
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in urls}
+    for _ in range(rounds):
+        for name, url in urls.items():
+            runs[name].append(_wrk(url, E2E_SECONDS))
+    return {
+        name: (statistics.median(r for r, _ in got), statistics.median(p for _, p in got))
+        for name, got in runs.items()
+    }
 
 
 def _rss(pid: int) -> int:
@@ -738,17 +836,17 @@ def _rss(pid: int) -> int:
     return 0
 
 
-def _download_rss(proc: subprocess.Popen[bytes], url: str) -> tuple[int, int, bool]:
-    """Bytes received, peak server RSS growth while streaming, and whether a token came."""
+def _download_rss(pid: int, url: str) -> tuple[int, int, bool]:
+    """Bytes received, peak RSS growth of process ``pid`` while streaming, whether a token came."""
     import threading
 
-    base = _rss(proc.pid)
+    base = _rss(pid)
     peak = [base]
     done = threading.Event()
 
     def sample() -> None:
         while not done.wait(0.005):
-            peak[0] = max(peak[0], _rss(proc.pid))
+            peak[0] = max(peak[0], _rss(pid))
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -767,14 +865,38 @@ def _download_rss(proc: subprocess.Popen[bytes], url: str) -> tuple[int, int, bo
     return received, peak[0] - base, token
 
 
+def _worker_pid(proc: subprocess.Popen[bytes], kind: str) -> int:
+    """The process that holds the responses: gunicorn's worker, not its master."""
+    if kind != "gunicorn":
+        return proc.pid
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+    return int(children[0]) if children else proc.pid
+
+
+E2E_SECONDS = 3  # per wrk run: long enough for a steady rate, short enough to keep runs bounded
+E2E_SERVERS = (
+    ("uvicorn", "uvicorn + Starlette"),
+    ("gunicorn", "gunicorn gthread + Flask"),
+    ("waitress", "waitress + Flask"),
+)
+#: What nginx's ``sub_filter`` puts on the tag: a fixed literal shaped like one of our tokens
+#: (the C reference does no minting, only the literal body edit).
+NGINX_TOKEN = (
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1c2VyXzQyIiwiZW1haWwiOiJhZGFAZXhhbXBsZS5j"
+    "b20iLCJhdWQiOiJodHRwczovL3JlcWlvLmFwcC9wL3Byb2pfYWJjMTIzIiwiaWF0IjoxNzAwMDAwMDAwLCJleHAiOj"
+    "E3MDAwMDAzMDB9.c2lnbmF0dXJlLW9mLWEtZml4ZWQtbGl0ZXJhbC10b2tlbi0tLS0"
+)
+
+
 def bench_e2e(quick: bool) -> None:
+    """Real servers on loopback under wrk: wrapped vs bare, then nginx ``sub_filter``."""
     import shutil
 
     if shutil.which("wrk") is None:
         row("e2e", "all", "n/a (wrk not installed)", "", "")
         return
     rounds = 1 if quick else 3
-    for kind, title in (("uvicorn", "uvicorn + Starlette"), ("waitress", "waitress + Flask")):
+    for kind, title in E2E_SERVERS:
         servers = {wrap: _start_server(kind, wrap) for wrap in (False, True)}
         try:
             with urllib.request.urlopen(servers[True][1] + "/ident", timeout=10) as resp:
@@ -785,40 +907,169 @@ def bench_e2e(quick: bool) -> None:
                 ("20 KB anonymous page", "/anon"),
                 ("JSON", "/json"),
             ):
-                results: dict[bool, list[tuple[float, str]]] = {False: [], True: []}
-                for _ in range(rounds):
-                    for wrap in (False, True):
-                        results[wrap].append(_wrk(servers[wrap][1] + path, 3))
-                bare_rps = statistics.median(r for r, _ in results[False])
-                ours_rps = statistics.median(r for r, _ in results[True])
-                ratio = ours_rps / bare_rps
+                got = _interleaved(
+                    {"bare": servers[False][1] + path, "ours": servers[True][1] + path}, rounds
+                )
+                ratio = got["ours"][0] / got["bare"][0]
                 check = f"{ratio:.2f}x bare req/s"
                 if path == "/ident":
                     check = verdict(ratio >= 0.95, f"{ratio:.2f}x bare req/s (≥ 0.95x)")
                 row(
-                    f"e2e {title}, wrk -t1 -c16 -d3s",
+                    f"e2e {title}, wrk -t1 -c16 -d{E2E_SECONDS}s",
                     label,
-                    f"{ours_rps:.0f} req/s, p99 {results[True][-1][1]}",
-                    f"bare {bare_rps:.0f} req/s, p99 {results[False][-1][1]}",
+                    _e2e_cell(*got["ours"]),
+                    f"bare {_e2e_cell(*got['bare'])}",
                     check,
                 )
-            got = {
-                wrap: _download_rss(servers[wrap][0], servers[wrap][1] + "/big")
+            big = {
+                wrap: _download_rss(_worker_pid(servers[wrap][0], kind), servers[wrap][1] + "/big")
                 for wrap in (False, True)
             }
-            if not got[True][2] or got[True][0] < 100 * 1_000_000:
+            if not big[True][2] or big[True][0] < 100 * 1_000_000:
                 NOTES.append(f"e2e {kind}: /big came without a token or short")
             row(
                 f"e2e {title}",
                 "100 MB identified page, one download",
-                f"server RSS +{got[True][1] / 2**20:.1f} MiB while streaming",
-                f"bare +{got[False][1] / 2**20:.1f} MiB",
+                f"server RSS +{big[True][1] / 2**20:.1f} MiB while streaming",
+                f"bare +{big[False][1] / 2**20:.1f} MiB",
                 "",
             )
+            if kind == "uvicorn":
+                bench_nginx(servers[False][1], rounds)
         finally:
             for proc, _ in servers.values():
-                proc.terminate()
-                proc.wait(timeout=10)
+                _stop(proc)
+
+
+NGINX_CONF = """\
+daemon off;
+master_process off;
+worker_processes 1;
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    # Kept-alive HTTP/1.1 connections to the app, as wrk keeps its own alive: otherwise
+    # nginx would pay a TCP set-up per request that the direct rows do not.
+    upstream app {{
+        server {upstream};
+        keepalive 32;
+    }}
+    server {{
+        listen 127.0.0.1:{plain};
+        location / {{
+            proxy_pass http://app;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Accept-Encoding "";
+        }}
+    }}
+    server {{
+        listen 127.0.0.1:{sub};
+        location / {{
+            proxy_pass http://app;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            # sub_filter only sees an uncompressed body.
+            proxy_set_header Accept-Encoding "";
+            sub_filter '{old}' '{new}';
+            sub_filter_once on;
+            # text/html is sub_filter_types' default (naming it again is a duplicate).
+        }}
+    }}
+}}
+"""
+
+
+def _nginx() -> str | None:
+    import shutil
+
+    return shutil.which("nginx") or next(
+        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(p, os.X_OK)), None
+    )
+
+
+def bench_nginx(upstream: str, rounds: int) -> None:
+    """nginx ``sub_filter`` in front of the bare app: the C reference for a literal body edit.
+
+    Three rows from one interleaved run on the 20 KB identified page: nginx with
+    ``sub_filter`` (the same literal token on every page, nothing minted), nginx as a plain
+    proxy, and the bare uvicorn app direct. ``sub_filter`` vs plain proxy is the cost of the
+    literal rewrite in C; plain proxy vs direct is what a proxy hop costs on this machine.
+    nginx runs as one foreground process (``master_process off``, one worker) with its
+    config, pid, logs and temp files in a temporary directory.
+    """
+    import tempfile
+
+    section = f"e2e nginx sub_filter → bare uvicorn, wrk -t1 -c16 -d{E2E_SECONDS}s"
+    binary = _nginx()
+    if binary is None:
+        row(section, "20 KB identified page", "n/a (apt install nginx-light)", "", "")
+        return
+    old = f'<script src="{WIDGET_SRC}"'
+    new = f'<script data-identity-token="{NGINX_TOKEN}" src="{WIDGET_SRC}"'
+    if old.encode() not in make_page(20_000, "end"):  # the page e2e_app serves
+        NOTES.append("e2e nginx: the sub_filter literal is not on the page (pages.py changed?)")
+    version = subprocess.run([binary, "-v"], capture_output=True, text=True).stderr.strip()
+    with tempfile.TemporaryDirectory(prefix="reqio-nginx-") as tmp:
+        plain, sub = _free_port(), _free_port()
+        conf = Path(tmp) / "nginx.conf"
+        conf.write_text(
+            NGINX_CONF.format(
+                tmp=tmp,
+                upstream=upstream.removeprefix("http://"),
+                plain=plain,
+                sub=sub,
+                old=old,
+                new=new,
+            )
+        )
+        # -e: the error log before the config is read (not /var/log/nginx); -p: the prefix.
+        try:
+            proc = _spawn(
+                [binary, "-p", tmp, "-e", f"{tmp}/error.log", "-c", str(conf)],
+                "nginx",
+                f"http://127.0.0.1:{plain}/json",
+            )
+        except RuntimeError as exc:
+            row(section, "20 KB identified page", f"n/a ({exc})", "", "")
+            return
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{sub}/ident", timeout=10) as resp:
+                body = resp.read()
+            if f'data-identity-token="{NGINX_TOKEN}"'.encode() not in body:
+                NOTES.append("e2e nginx: sub_filter did not put the token on the page")
+            got = _interleaved(
+                {
+                    "sub": f"http://127.0.0.1:{sub}/ident",
+                    "plain": f"http://127.0.0.1:{plain}/ident",
+                    "direct": upstream + "/ident",
+                },
+                rounds,
+            )
+        finally:
+            _stop(proc)
+
+    row(
+        section,
+        f"20 KB identified page: {version.split(': ')[-1]} + sub_filter (literal token)",
+        _e2e_cell(*got["sub"]),
+        f"nginx plain proxy {_e2e_cell(*got['plain'])}",
+        f"{got['sub'][0] / got['plain'][0]:.2f}x plain proxy req/s",
+    )
+    row(
+        section,
+        "20 KB identified page: nginx plain proxy",
+        _e2e_cell(*got["plain"]),
+        f"bare uvicorn direct {_e2e_cell(*got['direct'])}",
+        f"{got['plain'][0] / got['direct'][0]:.2f}x direct req/s",
+    )
 
 
 def plot(path: str) -> None:
@@ -841,8 +1092,9 @@ def plot(path: str) -> None:
         for key, label, style in series:
             points = [(n, REWRITER[(n, where)][key]) for n in sizes if key in REWRITER[(n, where)]]
             if points:
-                ax.loglog([n / 1e6 for n, _ in points], [t * 1e3 for _, t in points], style,
-                          label=label)
+                ax.loglog(
+                    [n / 1e6 for n, _ in points], [t * 1e3 for _, t in points], style, label=label
+                )
         ax.set_title(title)
         ax.set_xticks([n / 1e6 for n in sizes], [fmt_size(n) for n in sizes])
         ax.set_xlabel("page size")
@@ -896,7 +1148,11 @@ def print_table() -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats, a rougher table")
-    parser.add_argument("--e2e", action="store_true", help="also run uvicorn + wrk on loopback")
+    parser.add_argument(
+        "--e2e",
+        action="store_true",
+        help="also run real servers (uvicorn, gunicorn, waitress, nginx) under wrk on loopback",
+    )
     parser.add_argument("--plot", metavar="PNG", help="also draw rewriter time vs page size")
     parser.add_argument(
         "--only", default="", help="comma-separated sections: rewriter,token,stream,asgi,wsgi,e2e"

@@ -1,9 +1,10 @@
 """``ReqioMiddleware``: the ASGI 3 middleware, in the style of Starlette's ``GZipMiddleware``.
 
-For every HTTP response the application starts, :func:`.policy.decide` looks at the start
-message only. Anything that is not a rewritable HTML page is forwarded message by message,
-untouched, through a bare wrapper. A rewritable page is handled by a per-request
-:class:`_Responder`; nothing request-specific is ever stored on the middleware.
+For every HTTP response the application starts, :func:`.policy.classify` (the decision of
+:func:`.policy.decide`) looks at the start message only. Anything that is not a rewritable
+HTML page is forwarded message by message, untouched, through a bare wrapper. A rewritable
+page is handled by a per-request :class:`_Responder`; nothing request-specific is ever stored
+on the middleware.
 
 How a rewritable page leaves:
 
@@ -38,7 +39,7 @@ from asgiref.sync import iscoroutinefunction, sync_to_async
 from . import endpoint
 from .config import DEFAULT_RESOLVER_TIMEOUT, DEFAULT_WIDGET_SRC, ResolverFailure, Settings
 from .identity import Identity
-from .policy import Action, CompressedWarning, decide, edit_headers
+from .policy import Action, CompressedWarning, classify, declared_length, edit_headers
 from .rewriter import HTMLRewriter
 from .tokens import Minter
 
@@ -68,6 +69,12 @@ _BEFORE = 0  # nothing from the app yet
 _PASS = 1  # forward everything untouched
 _HOLD = 2  # start (and maybe some body) held back until we know the whole body
 _STREAM = 3  # start sent with edited headers; bodies go through the rewriter
+
+# The actions, read once: ``Action.X`` costs a descriptor call per use on Python 3.11.
+_PASS_ACTION = Action.PASS
+_REWRITE = Action.REWRITE
+_HEAD = Action.HEAD
+_ENCODED = Action.ENCODED
 
 # Tasks of sync resolvers that overran their timeout: a thread cannot be stopped, so the task
 # is kept alive here until its thread returns (asyncio only holds weak references to tasks).
@@ -133,7 +140,7 @@ class ReqioMiddleware:
         if method != "GET" and method != "HEAD":
             await self.app(scope, receive, send)
             return
-        responder = _Responder(self, scope, send)
+        responder = _Responder(self, scope, send, method)
         try:
             await self.app(scope, receive, responder.wrapped_send)
         except BaseException:
@@ -233,6 +240,7 @@ class _Responder:
         "declared",
         "held",
         "held_size",
+        "method",
         "middleware",
         "mode",
         "rewriter",
@@ -243,11 +251,12 @@ class _Responder:
         "who",
     )
 
-    def __init__(self, middleware: ReqioMiddleware, scope: Scope, send: Send) -> None:
+    def __init__(self, middleware: ReqioMiddleware, scope: Scope, send: Send, method: str) -> None:
         # Only what every response needs; the rest is set when a page is held (hold()).
         self.middleware = middleware
         self.scope = scope
         self.send = send
+        self.method = method
         self.mode = _BEFORE
 
     def hold(
@@ -268,7 +277,7 @@ class _Responder:
 
     async def wrapped_send(self, message: Message) -> None:
         mode = self.mode
-        if mode == _PASS:
+        if mode == _PASS:  # most messages, so tested first
             await self.send(message)
         elif mode == _HOLD:
             await self.on_held(message)
@@ -277,24 +286,30 @@ class _Responder:
         elif message["type"] != "http.response.start":
             await self.send(message)  # http.response.debug and the like come before start
         else:
-            raw_headers = message.get("headers", ())
-            headers = raw_headers if isinstance(raw_headers, list) else list(raw_headers)
-            if headers is not raw_headers:
+            try:
+                headers = message["headers"]  # a subscript is cheaper than .get()
+            except KeyError:
+                headers = ()
+            if not isinstance(headers, list):
+                headers = list(headers)
                 message = {**message, "headers": headers}
-            action, declared = decide(self.scope.get("method", "GET"), message["status"], headers)
-            if action is Action.REWRITE:
-                # Who is asking decides everything else: anonymous pages go out at once,
-                # untouched and unscanned. The app has started its response, so whatever it
-                # stored in the scope is there for the resolver.
-                identity = await self.identity()
-                if identity is not None:
-                    self.hold(message, headers, declared, identity)
-                    return
+            action, length = classify(self.method, message["status"], headers)
+            if action is not _PASS_ACTION:  # PASS (JSON, assets, ...) is the hot path
+                if action is _REWRITE:
+                    # Who is asking decides everything else: anonymous pages go out at once,
+                    # untouched and unscanned. The app has started its response, so whatever
+                    # it stored in the scope is there for the resolver. No identity under the
+                    # default resolver is checked inline: no coroutine for the common case.
+                    if self.middleware.resolver is not None or "reqio.identity" in self.scope:
+                        identity = await self.identity()
+                        if identity is not None:
+                            self.hold(message, headers, declared_length(length), identity)
+                            return
+                elif action is _HEAD:
+                    message = {**message, "headers": edit_headers(headers, None)}
+                elif action is _ENCODED:
+                    self.middleware.warn_encoded(headers)
             self.mode = _PASS
-            if action is Action.HEAD:
-                message = {**message, "headers": edit_headers(headers, None)}
-            elif action is Action.ENCODED:
-                self.middleware.warn_encoded(headers)
             await self.send(message)
 
     async def on_held(self, message: Message) -> None:

@@ -9,7 +9,10 @@ application may call it lazily, inside that first iteration):
 
 * the body is complete in hand (the application returned a list or tuple, or the first block is
   as long as the declared ``Content-Length``): the identity is resolved, a token is minted only
-  if a widget tag is there, and the page goes out with an exact ``Content-Length``;
+  if a widget tag is there, and the page goes out with an exact ``Content-Length``. A list or
+  tuple with nothing stored under ``reqio.identity`` (and the default resolver) is known to be
+  anonymous as soon as the application returns: the headers go to the server then, and the
+  application's own list is returned, unwrapped;
 * otherwise the identity is resolved at the first block; an anonymous page goes out untouched,
   others stream through the rewriter without ``Content-Length``, one output block (possibly
   ``b""``) per input block, so the server is never made to wait for several blocks.
@@ -40,7 +43,7 @@ from typing import Any, Protocol
 from . import endpoint
 from .config import DEFAULT_RESOLVER_TIMEOUT, DEFAULT_WIDGET_SRC, ResolverFailure, Settings
 from .identity import Identity
-from .policy import Action, CompressedWarning, decide, edit_headers
+from .policy import Action, CompressedWarning, classify, declared_length, edit_headers
 from .rewriter import HTMLRewriter
 from .tokens import Minter
 
@@ -68,6 +71,22 @@ _ENCODED_HINT = (
     "token. Wrap the application with ReqioWSGIMiddleware inside (before) the compression "
     "middleware so that it sees the page uncompressed. This warning is logged once."
 )
+
+# The states of a response (_Response.mode).
+_NONE = 0  # the app has not called start_response yet
+_PASS = 1  # the server has the headers; the body goes through untouched
+_HOLD = 2  # a rewritable page: headers held until the first block
+_STREAM = 3  # the server has edited headers; blocks go through the rewriter
+# A HEAD for a page we would rewrite: edited headers, and the app's body (which a HEAD may
+# carry) withheld, or the server would count it into a Content-Length that is not the GET's:
+# the GET's page carries a token the HEAD's does not.
+_HEAD = 4
+
+# The actions, read once: ``Action.X`` costs a descriptor call per use on Python 3.11.
+_PASS_ACTION = Action.PASS
+_REWRITE_ACTION = Action.REWRITE
+_HEAD_ACTION = Action.HEAD
+_ENCODED_ACTION = Action.ENCODED
 
 
 class ReqioWSGIMiddleware:
@@ -102,25 +121,44 @@ class ReqioWSGIMiddleware:
             raise TypeError(f"resolver must be callable, not {type(resolver).__name__}")
         self.resolver = resolver
         self.warn_encoded = CompressedWarning(_ENCODED_HINT)
+        self._token_path = self.settings.token_path
 
     def __repr__(self) -> str:
         return f"ReqioWSGIMiddleware({self.app!r}, settings={self.settings!r})"
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
-        token_path = self.settings.token_path
-        if token_path is not None:
+        if self._token_path is not None:
             path = environ.get("PATH_INFO")
-            if path == token_path:
+            if path == self._token_path:
                 return _reply(start_response, self._token_reply(environ, method))
             if path == self.settings.script_path:
                 return _reply(start_response, endpoint.script(method))
-        if method not in ("GET", "HEAD"):
+        if method != "GET" and method != "HEAD":
             return self.app(environ, start_response)
-        response = _Response(self, environ, start_response)
+        response = _Response(self, environ, start_response, method)
         result = self.app(environ, response.start_response)
-        if response.mode == _Response.PASS:
+        mode = response.mode
+        if mode == _PASS:
             return result  # decided already: the app's own iterable, file wrappers included
+        if (
+            mode == _HOLD
+            and self.resolver is None
+            and "reqio.identity" not in environ
+            and isinstance(result, (list, tuple))
+        ):
+            # A complete page, and nobody to give a token to (the default resolver would find
+            # nothing): what _Body would do at its first block, done now, without wrapping the
+            # iterable. The application has returned, so its environ is final.
+            response.mode = _PASS
+            try:
+                response.server_write = start_response(response.status, response.headers)
+            except BaseException:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+                raise
+            return result
         return _Body(response, result)
 
     def resolve(self, environ: Environ) -> Identity | None:
@@ -175,9 +213,10 @@ class _Response:
     """One GET/HEAD response: our ``start_response`` and ``write``, and the decision."""
 
     __slots__ = (
-        "declared",
         "environ",
         "headers",
+        "length",
+        "method",
         "middleware",
         "mode",
         "rewriter",
@@ -186,74 +225,89 @@ class _Response:
         "status",
     )
 
-    NONE = 0  # the app has not called start_response yet
-    PASS = 1  # the server has the headers; the body goes through untouched
-    HOLD = 2  # a rewritable page: headers held until the first block
-    STREAM = 3  # the server has edited headers; blocks go through the rewriter
-    # A HEAD for a page we would rewrite: edited headers, and the app's body (which a HEAD
-    # may carry) withheld, or the server would count it into a Content-Length that is not
-    # the GET's: the GET's page carries a token the HEAD's does not.
-    HEAD = 4
-
     def __init__(
-        self, middleware: ReqioWSGIMiddleware, environ: Environ, start_response: StartResponse
+        self,
+        middleware: ReqioWSGIMiddleware,
+        environ: Environ,
+        start_response: StartResponse,
+        method: str,
     ) -> None:
+        # Only what every response needs; the rest is set when a page is held.
         self.middleware = middleware
         self.environ = environ
         self.server_start_response = start_response
+        self.method = method
         self.server_write: Write | None = None
-        self.mode = self.NONE
-        self.status = ""
-        self.headers: Headers = []
-        self.declared: int | None = None
-        self.rewriter: HTMLRewriter | None = None
+        self.mode = _NONE
+        # Set when a page is held (in start_response):
+        self.status: str
+        self.headers: Headers
+        self.length: str | bytes | None  # the declared Content-Length, as sent
+        self.rewriter: HTMLRewriter | None
 
     def start_response(
         self, status: str, headers: Iterable[tuple[str, str]], exc_info: ExcInfo | None = None
     ) -> Write:
         try:
-            if exc_info is None and self.mode != self.NONE:
-                raise AssertionError("start_response called a second time without exc_info")
-            headers = list(headers)  # may be a generator: read it once
-            if self.mode in (self.PASS, self.STREAM):
-                # The server has our headers: it replaces them, or re-raises if they went out.
-                # The new (error) page is not rewritten: its body may follow part of the old one.
-                self.mode = self.PASS
+            mode = self.mode
+            if mode != _NONE:
+                if exc_info is None:
+                    raise AssertionError("start_response called a second time without exc_info")
+                if mode in (_PASS, _STREAM):
+                    return self.replace_headers(status, headers, exc_info)
+            if type(headers) is not list:
+                headers = list(headers)  # may be a generator: read it once
+            code = _CODES.get(status)  # inline: a call costs as much as the lookup
+            action, length = classify(self.method, _code(status) if code is None else code, headers)
+            if action is _REWRITE_ACTION:
+                self.mode = _HOLD
+                self.status = status
+                self.headers = headers
+                self.length = length
                 self.rewriter = None
-                method = self.environ.get("REQUEST_METHOD", "GET")
-                if decide(method, _code(status), headers).action is Action.HEAD:
-                    headers = edit_headers(headers, None)
-                self.server_write = self.server_start_response(status, headers, exc_info)
-                return self.server_write
-            decision = decide(self.environ.get("REQUEST_METHOD", "GET"), _code(status), headers)
-            if decision.action is Action.REWRITE:
-                self.mode = self.HOLD
-                self.status, self.headers = status, headers
-                self.declared = decision.content_length
                 return self.write
-            self.mode = self.PASS
-            if decision.action is Action.HEAD:
-                headers = edit_headers(headers, None)
-                self.mode = self.HEAD
-            elif decision.action is Action.ENCODED:
-                self.middleware.warn_encoded(headers)
+            mode = _PASS
+            if action is not _PASS_ACTION:  # PASS (JSON, assets, ...) is the hot path
+                if action is _HEAD_ACTION:
+                    headers = edit_headers(headers, None)
+                    mode = _HEAD
+                elif action is _ENCODED_ACTION:
+                    self.middleware.warn_encoded(headers)
+            self.mode = mode
             if exc_info is None:
-                self.server_write = self.server_start_response(status, headers)
+                write = self.server_write = self.server_start_response(status, headers)
             else:
-                self.server_write = self.server_start_response(status, headers, exc_info)
-            return self.write if self.mode == self.HEAD else self.server_write
+                write = self.server_write = self.server_start_response(status, headers, exc_info)
+            return self.write if mode == _HEAD else write
         finally:
             exc_info = None  # no reference cycle through the traceback (PEP 3333)
 
+    def replace_headers(
+        self, status: str, headers: Iterable[tuple[str, str]], exc_info: ExcInfo
+    ) -> Write:
+        """``start_response`` with ``exc_info`` once the server has our headers: it replaces
+        them, or re-raises if they went out. The new (error) page is not rewritten: its body
+        may follow part of the old one."""
+        try:
+            headers = list(headers)
+            self.mode = _PASS
+            self.rewriter = None
+            if classify(self.method, _code(status), headers)[0] is _HEAD_ACTION:
+                headers = edit_headers(headers, None)
+            self.server_write = self.server_start_response(status, headers, exc_info)
+            return self.server_write
+        finally:
+            del exc_info  # no reference cycle through the traceback (PEP 3333)
+
     def write(self, data: bytes) -> object:
         """The app's ``write()``: release held headers untouched and pass its bytes through."""
-        if self.mode == self.HOLD:
+        if self.mode == _HOLD:
             self.send_headers(self.headers)
-            self.mode = self.PASS
+            self.mode = _PASS
         assert self.server_write is not None
-        if self.mode == self.HEAD:
+        if self.mode == _HEAD:
             return None
-        if self.mode == self.STREAM:
+        if self.mode == _STREAM:
             assert self.rewriter is not None
             return self.server_write(self.rewriter.feed(data))
         return self.server_write(data)
@@ -263,7 +317,7 @@ class _Response:
 
     def whole(self, body: bytes) -> bytes:
         """The complete body: stamped when someone is signed in and a widget tag is there."""
-        self.mode = self.PASS
+        self.mode = _PASS
         identity = self.identity()
         if identity is not None:
             new = self.middleware.settings.rewrite(body, identity)
@@ -275,15 +329,16 @@ class _Response:
 
     def first_block(self, block: bytes) -> bytes:
         """Decide at the first block of a body that may go on."""
-        if self.declared is not None and len(block) >= self.declared:
+        declared = declared_length(self.length)
+        if declared is not None and len(block) >= declared:
             return self.whole(block)
         identity = self.identity()
         if identity is None:
-            self.mode = self.PASS
+            self.mode = _PASS
             self.send_headers(self.headers)
             return block
         self.rewriter = self.middleware.settings.rewriter(identity)
-        self.mode = self.STREAM
+        self.mode = _STREAM
         self.send_headers(edit_headers(self.headers, None))
         return self.rewriter.feed(block)
 
@@ -313,27 +368,27 @@ class _Body:
     def _blocks(self) -> Iterator[bytes]:
         response = self.response
         result = self.result
-        if response.mode == response.HOLD and isinstance(result, (list, tuple)):
+        if response.mode == _HOLD and isinstance(result, (list, tuple)):
             yield response.whole(b"".join(result))
             return
         for block in result:
             mode = response.mode
-            if mode == response.PASS:
+            if mode == _PASS:
                 yield block
-            elif mode == response.STREAM:
+            elif mode == _STREAM:
                 assert response.rewriter is not None
                 yield response.rewriter.feed(block)
-            elif mode == response.HOLD:
+            elif mode == _HOLD:
                 yield response.first_block(block)
-            elif mode == response.HEAD:
+            elif mode == _HEAD:
                 yield b""  # one empty bytestring per absorbed block (PEP 3333)
             elif block:
                 raise AssertionError("the application yielded a body before start_response")
-        if response.mode == response.HOLD:
+        if response.mode == _HOLD:
             yield response.whole(b"")
-        elif response.mode == response.STREAM:
+        elif response.mode == _STREAM:
             assert response.rewriter is not None
-            response.mode = response.PASS
+            response.mode = _PASS
             rest = response.rewriter.close()
             if rest:
                 yield rest
@@ -357,7 +412,16 @@ def _reply(start_response: StartResponse, reply: endpoint.Reply) -> list[bytes]:
 
 
 def _code(status: str) -> int:
-    try:
-        return int(status.split(" ", 1)[0])
-    except ValueError:
-        return 0
+    """The status code of a status line; learnt per line, as applications send a handful."""
+    code = _CODES.get(status)
+    if code is None:
+        try:
+            code = int(status.split(" ", 1)[0])
+        except ValueError:
+            code = 0
+        if len(_CODES) < 256:
+            _CODES[status] = code
+    return code
+
+
+_CODES: dict[str, int] = {}

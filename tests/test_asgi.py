@@ -282,6 +282,37 @@ def test_anonymous_page_is_not_scanned(monkeypatch: pytest.MonkeyPatch) -> None:
     assert call(middleware(scripted([start(HTML), body(PAGE)], identity=None)))[1]["body"] == PAGE
 
 
+def test_passing_forwards_the_apps_own_messages() -> None:
+    # Pass-through is zero-copy: the server gets the very objects the app sent.
+    for messages in (
+        [start((b"content-type", b"application/json"), cl(2)), body(b"{}")],
+        [start(HTML, cl(len(PAGE))), body(PAGE)],
+    ):
+        out = call(middleware(scripted(messages, identity=None)))
+        assert len(out) == len(messages)
+        assert all(got is sent for got, sent in zip(out, messages, strict=True))
+
+
+def test_identity_stored_as_none_is_anonymous() -> None:
+    messages = [start(HTML, cl(len(PAGE))), body(PAGE)]
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        scope["reqio.identity"] = None
+        for message in messages:
+            await send(message)
+
+    assert call(middleware(app)) == messages
+
+
+def test_invalid_stored_identity_leaves_the_page_and_logs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    messages = [start(HTML), *chunked(PAGE, [40])]
+    assert call(middleware(scripted(messages, identity="user-42"))) == messages
+    (message,) = errors(caplog)
+    assert "invalid identity" in message
+
+
 def test_compressed_html_passes_and_warns_once(caplog: pytest.LogCaptureFixture) -> None:
     messages = [start(HTML, (b"content-encoding", b"gzip")), body(b"\x1f\x8b...")]
     mw = middleware(scripted(messages))

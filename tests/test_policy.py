@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import AnyStr
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reqio_middleware.policy import Action, decide, edit_headers, is_ascii_compatible
+from reqio_middleware import policy
+from reqio_middleware.policy import (
+    Action,
+    Decision,
+    _is_rewritable_type,
+    _text,
+    decide,
+    edit_headers,
+    is_ascii_compatible,
+)
 
 HTML = [("Content-Type", "text/html; charset=utf-8")]
 
@@ -253,3 +263,161 @@ def test_edits_are_idempotent_and_complete(
     assert values(once, "content-length") == ([] if length is None else [str(length)])
     vary = ",".join(values(once, "vary")).lower()
     assert "cookie" in vary or "*" in vary
+
+
+# --- the fast decide against the plain rules -----------------------------------------------
+#
+# decide() is written for speed (learnt name/type tables, prebuilt results, one pass). The
+# reference below is the same rules written plainly, as decide() was before it was tuned;
+# the two must agree on every input.
+
+
+def reference_decide(method: str, status: int, headers: list[tuple[AnyStr, AnyStr]]) -> Decision:
+    if method not in ("GET", "HEAD") or status < 200 or status in (204, 206, 304):
+        return Decision(Action.PASS)
+    html = encoded = False
+    lengths: list[str | bytes] = []
+    for raw_name, raw_value in headers:
+        name = _text(raw_name.lower())
+        value = _text(raw_value)
+        if name == "content-type":
+            if not _is_rewritable_type(raw_value):
+                return Decision(Action.PASS)
+            html = True
+        elif name == "content-length":
+            lengths.append(raw_value)
+        elif name == "content-encoding":
+            encoded = encoded or value.strip().lower() not in ("", "identity")
+        elif name == "content-range" or (
+            name == "content-disposition" and value.split(";", 1)[0].strip().lower() == "attachment"
+        ):
+            return Decision(Action.PASS)
+    if not html:
+        return Decision(Action.PASS)
+    if encoded:
+        return Decision(Action.ENCODED)
+    if method == "HEAD":
+        return Decision(Action.HEAD)
+    length = None
+    if lengths and len(set(lengths)) == 1:
+        text = _text(lengths[0]).strip()
+        if text.isdigit() and text.isascii():
+            length = int(text)
+    return Decision(Action.REWRITE, length)
+
+
+def any_case(name: str) -> st.SearchStrategy[str]:
+    return st.lists(st.booleans(), min_size=len(name), max_size=len(name)).map(
+        lambda upper: "".join(c.upper() if u else c for c, u in zip(name, upper, strict=True))
+    )
+
+
+decision_names = st.one_of(
+    *(
+        any_case(n)
+        for n in (
+            "content-type",
+            "content-length",
+            "content-encoding",
+            "content-range",
+            "content-disposition",
+        )
+    ),
+    st.sampled_from(["X-Other", "Vary", "content-typ", "content-type ", "Content_Type"]),
+)
+decision_values = st.one_of(
+    st.sampled_from(
+        [
+            "text/html",
+            "text/html; charset=utf-8",
+            'TEXT/HTML;Charset="UTF-8"',
+            "application/xhtml+xml",
+            "text/html; charset=utf-16",
+            "text/html; charset=nonsense",
+            "application/json",
+            "text/plain",
+            "",
+            "gzip",
+            "identity",
+            " Identity ",
+            "br",
+            "attachment",
+            "Attachment; filename=a.html",
+            "inline",
+            "bytes 0-9/100",
+            "0",
+            "120",
+            " 120 ",
+            "\xa0120",
+            "007",
+            "-1",
+            "1e3",
+            "1_000",
+            "+5",
+            "١٢",
+            "²",
+        ]
+    ),
+    st.text(st.characters(min_codepoint=0, max_codepoint=255), max_size=12),
+)
+
+
+@settings(max_examples=500)
+@given(
+    st.sampled_from(["GET", "HEAD", "POST", "get"]),
+    st.sampled_from([100, 199, 200, 201, 204, 206, 302, 304, 404, 500]),
+    st.lists(st.tuples(decision_names, decision_values), max_size=7),
+    st.booleans(),
+)
+def test_decide_follows_the_plain_rules(
+    method: str, status: int, headers: list[tuple[str, str]], as_bytes: bool
+) -> None:
+    if as_bytes:
+        raw = [(n.encode(), v.encode()) for n, v in headers]
+        assert decide(method, status, raw) == reference_decide(method, status, raw)
+    else:
+        assert decide(method, status, headers) == reference_decide(method, status, headers)
+
+
+def test_decide_is_right_once_its_tables_are_full(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Names and types it has not learnt (tables full) are read the slow way, with the same answer.
+    monkeypatch.setattr(policy, "_NAMES", dict(policy._WATCHED))
+    monkeypatch.setattr(policy, "_TYPES", {})
+    monkeypatch.setattr(policy, "_LEARNT_MAX", 0)
+    headers = [("X-Unseen", "1"), ("CONTENT-type", "text/html; charset=latin-1")]
+    for _ in range(2):
+        assert decide("GET", 200, [*headers, ("Content-Length", "5")]) == (Action.REWRITE, 5)
+        assert decide("GET", 200, [("Content-Type", "image/png")]).action is Action.PASS
+    assert policy._NAMES == policy._WATCHED
+    assert policy._TYPES == {}
+
+
+def test_decide_learns_names_and_types_as_sent() -> None:
+    headers = [(b"X-Learnt-Name", b"1"), (b"Content-TYPE", b"text/html; charset=x-learnt")]
+    assert decide("GET", 200, headers).action is Action.PASS  # unknown charset
+    assert policy._NAMES[b"X-Learnt-Name"] == policy._UNWATCHED
+    assert policy._NAMES[b"Content-TYPE"] == policy._WATCHED["content-type"]
+    assert policy._TYPES[b"text/html; charset=x-learnt"] is False
+    assert decide("GET", 200, headers).action is Action.PASS
+
+
+@st.composite
+def html_headers(draw: st.DrawFn) -> list[tuple[str, str]]:
+    """Headers of a likely rewritable page: the cases where the length and encoding matter."""
+    headers = [(draw(any_case("content-type")), draw(st.sampled_from(["text/html", HTML[0][1]])))]
+    lengths = draw(st.lists(st.sampled_from(["120", "121", " 120", "0", "x", "\xa07"]), max_size=3))
+    headers += [(draw(any_case("content-length")), n) for n in lengths]
+    headers += draw(st.lists(st.tuples(decision_names, decision_values), max_size=3))
+    return list(draw(st.permutations(headers)))
+
+
+@settings(max_examples=500)
+@given(st.sampled_from(["GET", "HEAD"]), html_headers(), st.booleans())
+def test_decide_follows_the_plain_rules_for_pages(
+    method: str, headers: list[tuple[str, str]], as_bytes: bool
+) -> None:
+    if as_bytes:
+        raw = [(n.encode(), v.encode()) for n, v in headers]
+        assert decide(method, 200, raw) == reference_decide(method, 200, raw)
+    else:
+        assert decide(method, 200, headers) == reference_decide(method, 200, headers)

@@ -192,6 +192,67 @@ def test_anonymous_page_passes_byte_for_byte() -> None:
     assert server.body == PAGE and server.headers == headers
 
 
+class ClosingList(list[bytes]):
+    """A complete body (a list) that also has close(), as some frameworks' responses do."""
+
+    closed = 0
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def test_anonymous_complete_page_returns_the_apps_own_list() -> None:
+    # No identity and a complete body: decided as soon as the app returns, no wrapping.
+    blocks = ClosingList([PAGE[:50], PAGE[50:]])
+    headers = [HTML, cl(len(PAGE)), ("ETag", '"1"')]
+    mw = middleware(make_app(blocks, headers, identity=None), validate=False)
+    server = Server()
+    assert mw({"REQUEST_METHOD": "GET"}, server.start_response) is blocks
+    assert server.status == "200 OK" and server.headers == headers
+
+
+@pytest.mark.parametrize("validate", [True, False])
+def test_anonymous_complete_page_under_wsgiref_validate(validate: bool) -> None:
+    headers = [HTML, cl(len(PAGE))]
+    server = run(middleware(make_app([PAGE], headers, identity=None), validate=validate))
+    assert server.body == PAGE and server.headers == headers
+
+
+def test_identity_stored_as_none_is_anonymous() -> None:
+    app = make_app([PAGE], [HTML, cl(len(PAGE))], identity=None)
+
+    def storing_none(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        environ["reqio.identity"] = None
+        return app(environ, start_response)
+
+    server = run(middleware(storing_none, validate=False))
+    assert server.body == PAGE
+
+
+def test_complete_page_with_a_resolver_still_asks_it() -> None:
+    seen: list[object] = []
+
+    def resolver(environ: dict[str, Any]) -> object:
+        seen.append(environ.get("reqio.identity"))
+        return USER
+
+    mw = middleware(make_app([PAGE], [HTML], identity=None), validate=False, resolver=resolver)
+    server = run(mw)
+    assert server.body == expected(PAGE) and seen == [None]
+
+
+def test_anonymous_complete_page_is_closed_when_the_server_refuses_it() -> None:
+    blocks = ClosingList([PAGE])
+
+    def refusing(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        raise RuntimeError("server refuses")
+
+    mw = middleware(make_app(blocks, [HTML], identity=None), validate=False)
+    with pytest.raises(RuntimeError, match="server refuses"):
+        mw({"REQUEST_METHOD": "GET"}, refusing)
+    assert blocks.closed == 1
+
+
 def test_page_without_widget_passes_and_nothing_is_minted() -> None:
     minted: list[object] = []
     headers = [HTML, cl(len(PLAIN_PAGE))]

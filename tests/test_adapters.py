@@ -23,7 +23,7 @@ from reqio_middleware.identity import Identity
 PROJECT = "proj_adapters"
 AUDIENCE = f"https://reqio.app/p/{PROJECT}"
 PAGE = (
-    '<!doctype html><html><head><title>t</title></head><body><p>hello</p>'
+    "<!doctype html><html><head><title>t</title></head><body><p>hello</p>"
     f'<script src="https://reqio.app/widget.js" data-project-id="{PROJECT}" async></script>'
     "</body></html>"
 )
@@ -183,13 +183,16 @@ def test_fastapi_add_middleware_order(secret: str) -> None:
         return PAGE
 
     # add_middleware puts the last one added outermost: Reqio first, then authentication.
-    app.add_middleware(ReqioMiddleware, resolver=user_resolver,
-                       **reqio_kwargs(secret, token_path=TOKEN_PATH))
+    app.add_middleware(
+        ReqioMiddleware, resolver=user_resolver, **reqio_kwargs(secret, token_path=TOKEN_PATH)
+    )
     app.add_middleware(AuthenticationMiddleware, backend=HeaderBackend())
     client = TestClient(app)
     assert page_claims(client.get("/", headers={"X-User": "5"}).text, secret)["sub"] == "5"
-    assert verify(client.get(TOKEN_PATH, headers={"X-User": "5"}).json()["token"],
-                  secret)["sub"] == "5"
+    assert (
+        verify(client.get(TOKEN_PATH, headers={"X-User": "5"}).json()["token"], secret)["sub"]
+        == "5"
+    )
 
 
 # --- Flask -------------------------------------------------------------------------------
@@ -270,6 +273,7 @@ def test_flask_default_identity_without_flask_login_is_anonymous(
 
 def test_flask_login(secret: str) -> None:
     import flask_login
+
     app = flask_app()
     manager = flask_login.LoginManager(app)
 
@@ -421,9 +425,7 @@ def test_django_wsgi_end_to_end(
 
     from reqio_middleware.wsgi import ReqioWSGIMiddleware
 
-    django_settings(
-        REQIO_USER_IDENTITY=f"{__name__}.custom_identity" if user_identity else None
-    )
+    django_settings(REQIO_USER_IDENTITY=f"{__name__}.custom_identity" if user_identity else None)
     app = ReqioWSGIMiddleware(WSGIHandler(), **reqio_kwargs(secret))
     client = WSGIClient(app)
     client.set_cookie("user", "41")
@@ -471,7 +473,7 @@ def test_django_middleware_is_async_under_an_async_chain() -> None:
 # The real django.contrib.auth + sessions stack needs INSTALLED_APPS that other test modules may
 # have configured differently in this process, so it runs in a fresh interpreter. Sessions are
 # signed cookies and the authentication backend needs no database.
-DJANGO_AUTH_SCRIPT = r'''
+DJANGO_AUTH_SCRIPT = r"""
 import asyncio, json, os, sys
 import django
 from django.conf import settings
@@ -547,7 +549,7 @@ async def run_asgi():
 
 out["asgi"] = asyncio.run(run_asgi())
 print(json.dumps(out))
-'''
+"""
 
 
 def test_django_auth_and_sessions_page_and_endpoint(secret: str) -> None:
@@ -558,13 +560,17 @@ def test_django_auth_and_sessions_page_and_endpoint(secret: str) -> None:
     import subprocess
     from pathlib import Path
 
-    env = dict(os.environ, REQIO_TEST_SECRET=secret, PAGE=PAGE, PROJECT=PROJECT,
-               TOKEN_PATH=TOKEN_PATH)
+    env = dict(
+        os.environ, REQIO_TEST_SECRET=secret, PAGE=PAGE, PROJECT=PROJECT, TOKEN_PATH=TOKEN_PATH
+    )
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(Path(__file__).resolve().parent.parent), env.get("PYTHONPATH")) if p
     )
     done = subprocess.run(
-        [sys.executable, "-c", DJANGO_AUTH_SCRIPT], env=env, capture_output=True, text=True,
+        [sys.executable, "-c", DJANGO_AUTH_SCRIPT],
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=120,
     )
     assert done.returncode == 0, done.stderr[-3000:]

@@ -735,19 +735,8 @@ def _start_server(kind: str, wrap: bool) -> tuple[subprocess.Popen[bytes], str]:
         PYTHONPATH=os.pathsep.join(p for p in (str(HERE), os.environ.get("PYTHONPATH")) if p),
     )
     if kind == "uvicorn":
-        cmd = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "e2e_app:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ]
+        options = f"--host 127.0.0.1 --port {port} --log-level warning --no-access-log"
+        cmd = [sys.executable, "-m", "uvicorn", "e2e_app:app", *options.split()]
     elif kind == "gunicorn":
         cmd = [
             sys.executable,

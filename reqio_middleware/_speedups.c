@@ -392,6 +392,20 @@ static Py_ssize_t scan(const unsigned char *b, Py_ssize_t p, Py_ssize_t n,
     return p;
 }
 
+/* Bytes are immutable, so a long scan can let other threads run meanwhile; a short one
+ * would spend more on the GIL hand-over than on the scan. */
+#define BIG 65536
+#define WITHOUT_GIL_IF(cond, statement) \
+    do {                                 \
+        if (cond) {                      \
+            Py_BEGIN_ALLOW_THREADS       \
+            statement;                   \
+            Py_END_ALLOW_THREADS         \
+        } else {                         \
+            statement;                   \
+        }                                \
+    } while (0)
+
 /* (buf: bytes, pos: int[, path: bytes]) with 0 <= pos <= len(buf); 0, or -1 with an exception
  * set. path is optional (left empty) when path_len is NULL. */
 static int parse_args(PyObject *const *args, Py_ssize_t nargs, const char *usage,
@@ -428,13 +442,7 @@ static PyObject *scan_data(PyObject *module, PyObject *const *args, Py_ssize_t n
                    &n, &path, &path_len) < 0) {
         return NULL;
     }
-    if (n - pos > 65536) { /* bytes are immutable: let other threads run on big pages */
-        Py_BEGIN_ALLOW_THREADS
-        end = scan(b, pos, n, path, path_len);
-        Py_END_ALLOW_THREADS
-    } else {
-        end = scan(b, pos, n, path, path_len);
-    }
+    WITHOUT_GIL_IF(n - pos > BIG, end = scan(b, pos, n, path, path_len));
     return PyLong_FromSsize_t(end);
 }
 
@@ -504,13 +512,7 @@ static PyObject *last_candidate(PyObject *module, PyObject *const *args, Py_ssiz
                    &path, &path_len) < 0) {
         return NULL;
     }
-    if (hi > 65536) {
-        Py_BEGIN_ALLOW_THREADS
-        found = last_candidate_in(b, hi, n, path, path_len);
-        Py_END_ALLOW_THREADS
-    } else {
-        found = last_candidate_in(b, hi, n, path, path_len);
-    }
+    WITHOUT_GIL_IF(hi > BIG, found = last_candidate_in(b, hi, n, path, path_len));
     return PyLong_FromSsize_t(found);
 }
 

@@ -285,6 +285,17 @@ class _Responder:
             await self.on_stream(message)
         elif message["type"] != "http.response.start":
             await self.send(message)  # http.response.debug and the like come before start
+        elif (
+            self.method == "GET"
+            and self.middleware.resolver is None
+            and "reqio.identity" not in self.scope
+        ):
+            # Nobody to give a token to: the default resolver reads the scope now, and would
+            # find no identity. Whatever this response is, it goes out untouched, so its
+            # headers need no reading (the compressed-HTML warning is about tokens lost, and
+            # none is lost here). Most traffic is anonymous; this is its whole cost.
+            self.mode = _PASS
+            await self.send(message)
         else:
             try:
                 headers = message["headers"]  # a subscript is cheaper than .get()

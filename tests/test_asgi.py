@@ -404,6 +404,33 @@ def test_key_less_final_body_message() -> None:
     assert_complete(out)
 
 
+def test_anonymous_get_goes_out_without_its_headers_being_read(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Nothing under 'reqio.identity' and the default resolver: nobody to give a token to,
+    # so not even the decision runs; compressed HTML does not warn (no token is lost).
+    from reqio_middleware import asgi
+
+    def no_decision(*args: object) -> object:
+        raise AssertionError("the headers of an anonymous GET were read")
+
+    monkeypatch.setattr(asgi, "classify", no_decision)
+    json = (b"content-type", b"application/json")
+    for headers in ([HTML], [HTML, (b"content-encoding", b"gzip")], [json]):
+        messages = [start(*headers), body(PAGE)]
+        with caplog.at_level(logging.WARNING, logger="reqio_middleware"):
+            out = call(middleware(scripted(messages, identity=None)))
+        assert all(a is b for a, b in zip(out, messages, strict=True))
+    assert caplog.records == []
+
+
+def test_anonymous_head_still_gets_the_header_edits() -> None:
+    messages = [start(HTML, cl(len(PAGE))), body(PAGE)]
+    out = call(middleware(scripted(messages, identity=None)), method="HEAD")
+    assert header(out, b"cache-control") == [b"private, no-store"]
+    assert header(out, b"content-length") == []
+
+
 def test_head_gets_header_edits_and_no_token() -> None:
     resolver = Counter()
     messages = [start(HTML, cl(len(PAGE)), (b"etag", b'"1"')), body(PAGE)]

@@ -50,33 +50,50 @@ static inline int is_alpha(unsigned char c) {
     return c >= 'a' && c <= 'z';
 }
 
-static const char *const SPECIAL[] = {
-    "script", "plaintext", /* scan() handles these two itself */
-    "style", "textarea", "title", "xmp", "iframe", "noembed", "noframes", "noscript",
+/* Whether the tag name `name` (lowercase, any case in b) and a delimiter (whitespace, '/' or
+ * '>') are at b[s]: 1 yes, 0 no, -1 when the buffer ends before that is known. */
+static int name_at(const unsigned char *b, Py_ssize_t s, Py_ssize_t n, const char *name,
+                   Py_ssize_t len) {
+    for (Py_ssize_t k = 0; k < len; k++) {
+        if (s + k >= n) {
+            return -1;
+        }
+        if ((unsigned char)(b[s + k] | 0x20) != (unsigned char)name[k]) {
+            return 0;
+        }
+    }
+    if (s + len >= n) {
+        return -1;
+    }
+    return (CLASS[b[s + len]] & (WS | SLASH | GT)) != 0;
+}
+
+typedef struct {
+    const char *name;
+    Py_ssize_t len;
+} Name;
+#define NAME(literal) {literal, sizeof(literal) - 1}
+
+static const Name SCRIPT = NAME("script");
+static const Name SPECIAL[] = {
+    NAME("script"), NAME("plaintext"), /* scan() handles these two itself */
+    NAME("style"), NAME("textarea"), NAME("title"), NAME("xmp"), NAME("iframe"),
+    NAME("noembed"), NAME("noframes"), NAME("noscript"),
 };
 #define N_SPECIAL (sizeof(SPECIAL) / sizeof(SPECIAL[0]))
-
-static const unsigned char SPECIAL_LEN[] = {6, 9, 5, 8, 5, 3, 6, 7, 8, 8};
+/* The first letters of SPECIAL's names: any other tag is told apart at once. */
 #define MAYBE_SPECIAL(c) ((c) == 's' || (c) == 'p' || (c) == 't' || (c) == 'x' || (c) == 'i' || (c) == 'n')
 
 /* Which tokenizer-switching tag name is at s (just after '<'), followed by whitespace, '/' or
- * '>': its index in SPECIAL, or -1. Most tags are told apart by their first letter alone. */
+ * '>': its index in SPECIAL, or -1 (also when the buffer ends too soon to tell). */
 static int special_at(const unsigned char *s, Py_ssize_t left) {
     unsigned char first = (unsigned char)(s[0] | 0x20);
     if (!MAYBE_SPECIAL(first)) {
         return -1;
     }
     for (size_t i = 0; i < N_SPECIAL; i++) {
-        const char *name = SPECIAL[i];
-        Py_ssize_t n = SPECIAL_LEN[i];
-        if (n >= left || (unsigned char)name[0] != first) {
-            continue; /* no room for the delimiter: not this name (yet) */
-        }
-        Py_ssize_t k = 1;
-        while (k < n && (unsigned char)(s[k] | 0x20) == (unsigned char)name[k]) {
-            k++;
-        }
-        if (k == n && (is_ws(s[n]) || s[n] == '/' || s[n] == '>')) {
+        if ((unsigned char)SPECIAL[i].name[0] == first &&
+            name_at(s, 0, left, SPECIAL[i].name, SPECIAL[i].len) == 1) {
             return (int)i;
         }
     }
@@ -177,49 +194,25 @@ static Py_ssize_t comment_end(const unsigned char *b, Py_ssize_t p, Py_ssize_t n
 }
 
 /* Raw text or RCDATA after a start tag: where its end tag '</name' + delimiter begins, or -1. */
-static Py_ssize_t raw_text_end(const unsigned char *b, Py_ssize_t q, Py_ssize_t n, const char *name) {
-    Py_ssize_t len = (Py_ssize_t)strlen(name);
+static Py_ssize_t raw_text_end(const unsigned char *b, Py_ssize_t q, Py_ssize_t n, Name name) {
     while (q < n) {
         const unsigned char *lt = memchr(b + q, '<', (size_t)(n - q));
         if (lt == NULL) {
             return -1;
         }
         q = lt - b;
-        if (q + 2 + len >= n) {
-            return -1; /* too close to the end to tell */
+        if (q + 1 >= n) {
+            return -1;
         }
         if (b[q + 1] == '/') {
-            Py_ssize_t k = 0;
-            while (k < len && (unsigned char)(b[q + 2 + k] | 0x20) == (unsigned char)name[k]) {
-                k++;
-            }
-            unsigned char d = b[q + 2 + len];
-            if (k == len && (is_ws(d) || d == '/' || d == '>')) {
-                return q;
+            int at = name_at(b, q + 2, n, name.name, name.len);
+            if (at != 0) {
+                return at < 0 ? -1 : q;
             }
         }
         q++;
     }
     return -1;
-}
-
-/* Whether "script" (any case) and a delimiter are at s: 1 yes, 0 no, -1 when the buffer ends
- * before that is known. */
-static int script_name_at(const unsigned char *b, Py_ssize_t s, Py_ssize_t n) {
-    static const char name[] = "script";
-    for (Py_ssize_t k = 0; k < 6; k++) {
-        if (s + k >= n) {
-            return -1;
-        }
-        if ((unsigned char)(b[s + k] | 0x20) != (unsigned char)name[k]) {
-            return 0;
-        }
-    }
-    if (s + 6 >= n) {
-        return -1;
-    }
-    unsigned char d = b[s + 6];
-    return is_ws(d) || d == '/' || d == '>';
 }
 
 /* Script data after a <script> start tag and its escaped and double-escaped states (WHATWG
@@ -243,7 +236,7 @@ static Py_ssize_t script_data_end(const unsigned char *b, Py_ssize_t q, Py_ssize
                 continue;
             }
             if (b[q + 1] == '/') {
-                int at = script_name_at(b, q + 2, n);
+                int at = name_at(b, q + 2, n, SCRIPT.name, SCRIPT.len);
                 if (at < 0) {
                     return -1;
                 }
@@ -270,7 +263,7 @@ static Py_ssize_t script_data_end(const unsigned char *b, Py_ssize_t q, Py_ssize
             continue;
         }
         if (b[q + 1] == '/') {
-            int at = script_name_at(b, q + 2, n);
+            int at = name_at(b, q + 2, n, SCRIPT.name, SCRIPT.len);
             if (at < 0) {
                 return -1;
             }
@@ -283,7 +276,7 @@ static Py_ssize_t script_data_end(const unsigned char *b, Py_ssize_t q, Py_ssize
                 continue;
             }
         } else if (sub == ESCAPED) {
-            int at = script_name_at(b, q + 1, n);
+            int at = name_at(b, q + 1, n, SCRIPT.name, SCRIPT.len);
             if (at < 0) {
                 return -1;
             }
@@ -406,13 +399,14 @@ static Py_ssize_t scan(const unsigned char *b, Py_ssize_t p, Py_ssize_t n,
         }                                \
     } while (0)
 
-/* (buf: bytes, pos: int[, path: bytes]) with 0 <= pos <= len(buf); 0, or -1 with an exception
- * set. path is optional (left empty) when path_len is NULL. */
-static int parse_args(PyObject *const *args, Py_ssize_t nargs, const char *usage,
-                      const unsigned char **b, Py_ssize_t *pos, Py_ssize_t *n,
+/* (buf: bytes, pos: int[, path: bytes]) with 0 <= pos <= len(buf), at least `least` of them;
+ * 0, or -1 with an exception set. Without path_len, no path is accepted; a path not given is
+ * empty. */
+static int parse_args(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t least,
+                      const char *usage, const unsigned char **b, Py_ssize_t *pos, Py_ssize_t *n,
                       const unsigned char **path, Py_ssize_t *path_len) {
     Py_ssize_t most = path_len == NULL ? 2 : 3;
-    if (nargs < 2 || nargs > most || !PyBytes_Check(args[0]) ||
+    if (nargs < least || nargs > most || !PyBytes_Check(args[0]) ||
         (nargs == 3 && !PyBytes_Check(args[2]))) {
         PyErr_SetString(PyExc_TypeError, usage);
         return -1;
@@ -438,7 +432,7 @@ static PyObject *scan_data(PyObject *module, PyObject *const *args, Py_ssize_t n
     (void)module;
     const unsigned char *b, *path;
     Py_ssize_t pos, n, path_len, end;
-    if (parse_args(args, nargs, "scan_data(buf: bytes, pos: int, path: bytes = b'')", &b, &pos,
+    if (parse_args(args, nargs, 2, "scan_data(buf: bytes, pos: int, path: bytes = b'')", &b, &pos,
                    &n, &path, &path_len) < 0) {
         return NULL;
     }
@@ -450,7 +444,7 @@ static PyObject *tag_end(PyObject *module, PyObject *const *args, Py_ssize_t nar
     (void)module;
     const unsigned char *b;
     Py_ssize_t pos, n;
-    if (parse_args(args, nargs, "tag_end(buf: bytes, pos: int)", &b, &pos, &n, NULL, NULL) < 0) {
+    if (parse_args(args, nargs, 2, "tag_end(buf: bytes, pos: int)", &b, &pos, &n, NULL, NULL) < 0) {
         return NULL;
     }
     return PyLong_FromSsize_t(tag_rest(b, pos, n));
@@ -459,7 +453,7 @@ static PyObject *tag_end(PyObject *module, PyObject *const *args, Py_ssize_t nar
 /* Whether a '<script' whose start tag may be the widget's begins at p (p + 7 < n). */
 static int candidate_at(const unsigned char *b, Py_ssize_t p, Py_ssize_t n,
                         const unsigned char *path, Py_ssize_t path_len) {
-    if (b[p] != '<' || script_name_at(b, p + 1, n) != 1) {
+    if (b[p] != '<' || name_at(b, p + 1, n, SCRIPT.name, SCRIPT.len) != 1) {
         return 0;
     }
     Py_ssize_t end = tag_rest(b, p + 7, n);
@@ -504,11 +498,7 @@ static PyObject *last_candidate(PyObject *module, PyObject *const *args, Py_ssiz
     (void)module;
     const unsigned char *b, *path;
     Py_ssize_t hi, n, path_len, found;
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "last_candidate(buf: bytes, hi: int, path: bytes)");
-        return NULL;
-    }
-    if (parse_args(args, nargs, "last_candidate(buf: bytes, hi: int, path: bytes)", &b, &hi, &n,
+    if (parse_args(args, nargs, 3, "last_candidate(buf: bytes, hi: int, path: bytes)", &b, &hi, &n,
                    &path, &path_len) < 0) {
         return NULL;
     }

@@ -39,7 +39,16 @@ from asgiref.sync import iscoroutinefunction, sync_to_async
 from . import endpoint
 from .config import DEFAULT_RESOLVER_TIMEOUT, DEFAULT_WIDGET_SRC, ResolverFailure, Settings
 from .identity import Identity
-from .policy import Action, CompressedWarning, classify, declared_length, edit_headers
+from .policy import (
+    ENCODED_ACTION,
+    HEAD_ACTION,
+    PASS_ACTION,
+    REWRITE_ACTION,
+    CompressedWarning,
+    classify,
+    declared_length,
+    edit_headers,
+)
 from .rewriter import HTMLRewriter
 from .tokens import Minter
 
@@ -69,12 +78,6 @@ _BEFORE = 0  # nothing from the app yet
 _PASS = 1  # forward everything untouched
 _HOLD = 2  # start (and maybe some body) held back until we know the whole body
 _STREAM = 3  # start sent with edited headers; bodies go through the rewriter
-
-# The actions, read once: ``Action.X`` costs a descriptor call per use on Python 3.11.
-_PASS_ACTION = Action.PASS
-_REWRITE = Action.REWRITE
-_HEAD = Action.HEAD
-_ENCODED = Action.ENCODED
 
 # Tasks of sync resolvers that overran their timeout: a thread cannot be stopped, so the task
 # is kept alive here until its thread returns (asyncio only holds weak references to tasks).
@@ -305,20 +308,18 @@ class _Responder:
                 headers = list(headers)
                 message = {**message, "headers": headers}
             action, length = classify(self.method, message["status"], headers)
-            if action is not _PASS_ACTION:  # PASS (JSON, assets, ...) is the hot path
-                if action is _REWRITE:
-                    # Who is asking decides everything else: anonymous pages go out at once,
-                    # untouched and unscanned. The app has started its response, so whatever
-                    # it stored in the scope is there for the resolver. No identity under the
-                    # default resolver is checked inline: no coroutine for the common case.
-                    if self.middleware.resolver is not None or "reqio.identity" in self.scope:
-                        identity = await self.identity()
-                        if identity is not None:
-                            self.hold(message, headers, declared_length(length), identity)
-                            return
-                elif action is _HEAD:
+            if action is not PASS_ACTION:  # PASS (JSON, assets, ...) is the hot path
+                if action is REWRITE_ACTION:
+                    # Someone may be signed in (the anonymous GETs left above): who is asking
+                    # decides everything else. The app has started its response, so whatever
+                    # it stored in the scope is there for the resolver.
+                    identity = await self.identity()
+                    if identity is not None:
+                        self.hold(message, headers, declared_length(length), identity)
+                        return
+                elif action is HEAD_ACTION:
                     message = {**message, "headers": edit_headers(headers, None)}
-                elif action is _ENCODED:
+                elif action is ENCODED_ACTION:
                     self.middleware.warn_encoded(headers)
             self.mode = _PASS
             await self.send(message)

@@ -43,7 +43,16 @@ from typing import Any, Protocol
 from . import endpoint
 from .config import DEFAULT_RESOLVER_TIMEOUT, DEFAULT_WIDGET_SRC, ResolverFailure, Settings
 from .identity import Identity
-from .policy import Action, CompressedWarning, classify, declared_length, edit_headers
+from .policy import (
+    ENCODED_ACTION,
+    HEAD_ACTION,
+    PASS_ACTION,
+    REWRITE_ACTION,
+    CompressedWarning,
+    classify,
+    declared_length,
+    edit_headers,
+)
 from .rewriter import HTMLRewriter
 from .tokens import Minter
 
@@ -81,12 +90,6 @@ _STREAM = 3  # the server has edited headers; blocks go through the rewriter
 # carry) withheld, or the server would count it into a Content-Length that is not the GET's:
 # the GET's page carries a token the HEAD's does not.
 _HEAD = 4
-
-# The actions, read once: ``Action.X`` costs a descriptor call per use on Python 3.11.
-_PASS_ACTION = Action.PASS
-_REWRITE_ACTION = Action.REWRITE
-_HEAD_ACTION = Action.HEAD
-_ENCODED_ACTION = Action.ENCODED
 
 
 class ReqioWSGIMiddleware:
@@ -152,7 +155,7 @@ class ReqioWSGIMiddleware:
             # iterable. The application has returned, so its environ is final.
             response.mode = _PASS
             try:
-                response.server_write = start_response(response.status, response.headers)
+                response.send_headers(response.headers)
             except BaseException:
                 close = getattr(result, "close", None)
                 if close is not None:
@@ -259,7 +262,7 @@ class _Response:
                 headers = list(headers)  # may be a generator: read it once
             code = _CODES.get(status)  # inline: a call costs as much as the lookup
             action, length = classify(self.method, _code(status) if code is None else code, headers)
-            if action is _REWRITE_ACTION:
+            if action is REWRITE_ACTION:
                 self.mode = _HOLD
                 self.status = status
                 self.headers = headers
@@ -267,11 +270,11 @@ class _Response:
                 self.rewriter = None
                 return self.write
             mode = _PASS
-            if action is not _PASS_ACTION:  # PASS (JSON, assets, ...) is the hot path
-                if action is _HEAD_ACTION:
+            if action is not PASS_ACTION:  # PASS (JSON, assets, ...) is the hot path
+                if action is HEAD_ACTION:
                     headers = edit_headers(headers, None)
                     mode = _HEAD
-                elif action is _ENCODED_ACTION:
+                elif action is ENCODED_ACTION:
                     self.middleware.warn_encoded(headers)
             self.mode = mode
             if exc_info is None:
@@ -292,7 +295,7 @@ class _Response:
             headers = list(headers)
             self.mode = _PASS
             self.rewriter = None
-            if classify(self.method, _code(status), headers)[0] is _HEAD_ACTION:
+            if classify(self.method, _code(status), headers)[0] is HEAD_ACTION:
                 headers = edit_headers(headers, None)
             self.server_write = self.server_start_response(status, headers, exc_info)
             return self.server_write

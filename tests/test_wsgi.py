@@ -14,21 +14,13 @@ from wsgiref.validate import validator
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_asgi import PAGE, PROJECT, TAG  # one page for both protocols
 
 from reqio_middleware.config import ConfigurationError
 from reqio_middleware.identity import Identity
 from reqio_middleware.rewriter import rewrite_html
 from reqio_middleware.wsgi import ReqioWSGIMiddleware
 
-PROJECT = "proj_abc123"
-TAG = b'<script src="https://reqio.app/widget.js" data-project-id="proj_abc123" async></script>'
-PAGE = (
-    b"<!doctype html><html><head><title>t</title>"
-    + TAG
-    + b"</head><body>"
-    + b"x" * 200
-    + (b"</body></html>")
-)
 PLAIN_PAGE = b"<!doctype html><html><body>no widget</body></html>"
 HTML = ("Content-Type", "text/html; charset=utf-8")
 USER = {"sub": 42}

@@ -8,6 +8,7 @@ bodies, streamed and as a decompression bomb fed at once. Broken bodies never ra
 
 from __future__ import annotations
 
+import gc
 import gzip
 import hashlib
 import importlib
@@ -15,6 +16,7 @@ import itertools
 import logging
 import random
 import tracemalloc
+import weakref
 import zlib
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -238,6 +240,25 @@ def test_zstd_frames_one_after_another() -> None:
     body = zstandard.ZstdCompressor().compress(first) + zstandard.ZstdCompressor().compress(second)
     out, _ = run("zstd", split(body, [10, 500, len(body) // 2]))
     assert reference("zstd")[2](out) == EXPECTED
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_a_finished_body_is_freed_at_once(form: str) -> None:
+    # No reference cycle: a decoder's context (megabytes for zstd) goes with its response,
+    # not at the garbage collector's next pass.
+    coding, encode, _ = reference(form)
+    gc.collect()
+    gc.disable()
+    try:
+        stream = compression.wrap(coding, HTMLRewriter(TOKEN))
+        assert stream is not None
+        stream.feed(encode(PAGE))
+        stream.close()
+        gone = weakref.ref(stream)
+        del stream
+        assert gone() is None
+    finally:
+        gc.enable()
 
 
 # --- broken bodies --------------------------------------------------------------------------

@@ -161,16 +161,13 @@ class _Recoded:
             self._unflushed = True
 
     def _end(self) -> None:
-        assert self._encoder is not None
-        self._through_rest()
-        self._out.append(self._encoder.finish())
-        self._unflushed, self._done = False, True
-
-    def _through_rest(self) -> None:
+        """The rewriter's last bytes, and the end of the encoded stream."""
         assert self._encoder is not None
         rest = self._stream.close()
         if rest:
             self._out.append(self._encoder.compress(rest))
+        self._out.append(self._encoder.finish())
+        self._unflushed, self._done = False, True
 
     def _take(self) -> bytes:
         if self._unflushed:

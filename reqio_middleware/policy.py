@@ -3,7 +3,11 @@
 Every "don't touch" case lives in :func:`decide`, as one list, so the two protocols cannot drift
 apart. Each rule answers a bug seen in a peer project (see the research notes): compressed HTML
 (django-debug-toolbar #114, #1560), attachments (New Relic), ranges (Starlette #3414), bodiless
-statuses (uvicorn #841), UTF-16 pages, mixed-case header names (New Relic #1011).
+statuses (uvicorn #841), UTF-16 pages, mixed-case header names (New Relic #1011). A charset is
+read the way a browser reads it (WHATWG MIME type parsing: the first valid ``charset`` wins).
+
+What a page that carries a token does to its headers is :func:`edit_headers`; the fields that
+keep every cache from storing it are :mod:`reqio_middleware.cachefields`.
 
 Headers may arrive as bytes (ASGI) or str (WSGI), in any case, from any iterable; values are
 read as latin-1, which maps bytes to str one to one, so nothing is lost either way.

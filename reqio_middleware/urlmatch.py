@@ -42,10 +42,11 @@ OTHER = "other source"
 class Resolved(NamedTuple):
     """The parts of a parsed URL that decide where it is fetched from."""
 
-    #: ``"https"``, or ``None`` for a scheme-relative URL (it takes the page's scheme).
+    #: ``"https"``, ``"http"`` or another special scheme with hosts; ``None`` for a
+    #: scheme-relative URL (it takes the page's scheme).
     scheme: str | None
     host: str  # serialised: lowercase ASCII
-    #: ``None`` when absent (or 443 after ``https:``); otherwise the number as written.
+    #: ``None`` when absent or the scheme's default; otherwise the number as written.
     port: int | None
     path: str  # serialised: dot segments resolved, percent-encoded
 
@@ -76,9 +77,10 @@ def resolve(url: str) -> Resolved | str:
     """Scheme, host, port and path of ``url`` (character references already decoded) as the
     WHATWG URL parser gives them on any http or https base, or the reason it cannot say.
 
-    Only ``https:`` followed by at least two slashes (``/`` or ``\\``) and scheme-relative
-    URLs (two or more slashes, no scheme) resolve without the base. ``https:`` with fewer
-    slashes is relative to an ``https`` base and absolute on any other, so it is refused.
+    Only a special scheme other than ``file`` followed by at least two slashes (``/`` or
+    ``\\``), and scheme-relative URLs (two or more slashes, no scheme), resolve without the
+    base. ``https:`` with fewer slashes is relative to an ``https`` base and absolute on any
+    other, so it is refused.
     """
     url = _TAB_OR_NEWLINE.sub("", url.strip(_TRIM))
     scheme: str | None = None
@@ -86,14 +88,19 @@ def resolve(url: str) -> Resolved | str:
     found = _SCHEME.match(url)
     if found is not None:
         scheme = found.group()[:-1].lower()
-        if scheme != "https":
-            return HTTP if scheme == "http" else OTHER_SCHEME
+        if scheme not in _DEFAULT_PORTS:
+            return OTHER_SCHEME
         start = found.end()
     slashes = _SLASHES.match(url, start)
     assert slashes is not None  # an empty run always matches
     if slashes.end() - start < 2:
-        return RELATIVE
+        # Relative to a base of the same scheme, absolute on any other: only the scheme is sure.
+        return RELATIVE if scheme in (None, "https") else _scheme_reason(scheme)
     return _authority(url, slashes.end(), scheme)
+
+
+# The special schemes whose URLs have a host, with their default ports (``file`` has neither).
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443, "ftp": 21}
 
 
 def _authority(url: str, start: int, scheme: str | None) -> Resolved | str:
@@ -113,7 +120,7 @@ def _authority(url: str, start: int, scheme: str | None) -> Resolved | str:
     port = _port(port_text) if colon else None
     if port == _BAD_PORT:
         return INVALID
-    if scheme == "https" and port == 443:
+    if scheme is not None and port == _DEFAULT_PORTS[scheme]:
         port = None
     return Resolved(scheme, host, port, _path(url, end))
 
@@ -208,6 +215,8 @@ class WidgetSource:
 
     def __init__(self, src: str = DEFAULT_WIDGET_SRC) -> None:
         parsed = resolve(src)
+        if not isinstance(parsed, str) and parsed.scheme not in (None, "https"):
+            parsed = _scheme_reason(parsed.scheme)
         if isinstance(parsed, str) or parsed.path == "/":
             why = parsed if isinstance(parsed, str) else "no path"
             raise ValueError(
@@ -241,6 +250,8 @@ class WidgetSource:
         parsed = resolve(decode_attribute(raw_value.decode("latin-1")))
         if isinstance(parsed, str):
             return parsed
+        if parsed.scheme not in (None, "https"):
+            return _scheme_reason(parsed.scheme)
         if not head.isascii():
             # Bytes above 0x7F are characters only the page's encoding names (and in some
             # encodings they swallow the ASCII byte after them): decided nowhere, so a miss.
@@ -255,6 +266,10 @@ class WidgetSource:
         if parsed.path != self.path:
             return LOOK_ALIKE
         return None
+
+
+def _scheme_reason(scheme: str | None) -> str:
+    return HTTP if scheme == "http" else OTHER_SCHEME
 
 
 _PERCENT_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")

@@ -336,7 +336,7 @@ def test_single_body_gets_exact_length_and_header_edits() -> None:
     assert header(out, b"content-length") == [str(len(expected(PAGE))).encode()]
     assert header(out, b"etag") == []
     assert header(out, b"cache-control") == [b"private, no-store, max-age=60"]
-    assert header(out, b"vary") == [b"Cookie"]
+    assert header(out, b"vary") == [b"Cookie, Authorization"]
     assert_complete(out)
 
 

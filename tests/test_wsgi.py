@@ -273,7 +273,7 @@ def test_list_body_gets_exact_length_and_header_edits() -> None:
     assert server.header("content-length") == [str(len(expected(PAGE)))]
     assert server.header("etag") == [] and server.header("last-modified") == []
     assert server.header("cache-control") == ["private, no-store"]
-    assert server.header("vary") == ["Accept, Cookie"]
+    assert server.header("vary") == ["Accept, Cookie, Authorization"]
 
 
 def test_one_block_of_the_declared_length_gets_exact_length() -> None:

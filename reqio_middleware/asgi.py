@@ -19,32 +19,19 @@ import os
 import sys
 from collections.abc import Awaitable, Callable, MutableMapping
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.to_thread
 
 from . import endpoint
-from .config import (
-    DEFAULT_RESOLVER_TIMEOUT,
-    DEFAULT_WIDGET_SRC,
-    WINDOW,
-    ConfigurationError,
-    Settings,
-)
-from .core import (
-    BEFORE,
-    CONDITIONAL_HEADERS,
-    HOLD,
-    PASS,
-    STREAM,
-    Core,
-    Page,
-    TokenRequest,
-)
+from .config import WINDOW, ConfigurationError
+from .core import BEFORE, CONDITIONAL_HEADERS, HOLD, PASS, STREAM, FrontDoor, TokenRequest
 from .identity import Identity
 from .policy import PASS_ACTION
-from .tokens import Minter
+
+if TYPE_CHECKING:
+    from .core import Core, Page
 
 __all__ = ["ReqioMiddleware"]
 
@@ -69,7 +56,7 @@ _ENCODED_HINT = (
 )
 
 
-class ReqioMiddleware:
+class ReqioMiddleware(FrontDoor[ASGIApp]):
     """Give the Reqio widget tag on HTML pages a signed identity token for the signed-in user.
 
     A configuration mistake raises :class:`.config.ConfigurationError` here. When Starlette
@@ -78,55 +65,10 @@ class ReqioMiddleware:
     middleware is built broken and fails the lifespan startup with the message instead.
     """
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        resolver: Resolver | None = None,
-        secret: str | bytes | None = None,
-        project_id: str | None = None,
-        audience: str | None = None,
-        widget_src: str = DEFAULT_WIDGET_SRC,
-        ttl: int = 300,
-        token_path: str | None = None,
-        minter: Minter | None = None,
-        resolver_timeout: float = DEFAULT_RESOLVER_TIMEOUT,
-        resolver_blocking: bool | None = None,
-        debug: bool | None = None,
-    ) -> None:
-        self.app = app
-        self.failure: ConfigurationError | None = None
-        try:
-            settings = Settings(
-                secret=secret,
-                project_id=project_id,
-                audience=audience,
-                widget_src=widget_src,
-                ttl=ttl,
-                token_path=token_path,
-                minter=minter,
-                resolver_timeout=resolver_timeout,
-            )
-        except ConfigurationError as exc:
-            if not _built_by_starlette():
-                raise
-            logger.error("reqio: ReqioMiddleware is misconfigured: %s", exc)
-            self.failure = exc
-            return
-        self.core = Core(
-            settings,
-            resolver=resolver,
-            resolver_blocking=resolver_blocking,
-            debug=debug,
-            encoded_hint=_ENCODED_HINT,
-        )
-        self.settings = settings
-        self.resolver = resolver
+    encoded_hint = _ENCODED_HINT
 
-    def __repr__(self) -> str:
-        if self.failure is not None:
-            return f"ReqioMiddleware({self.app!r}, misconfigured)"
-        return f"ReqioMiddleware({self.app!r}, settings={self.settings!r})"
+    def defer_failure(self) -> bool:
+        return _built_by_starlette()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.failure is not None:
@@ -185,11 +127,8 @@ class _Responder:
     __slots__ = ("core", "held", "known", "method", "mode", "page", "scope", "send", "start")
 
     def __init__(self, core: Core, scope: Scope, send: Send, method: str, known: Known | None):
-        self.core = core
-        self.scope = scope
-        self.send = send
-        self.method = method
-        self.known = known
+        self.core, self.scope, self.send, self.method = core, scope, send, method
+        self.known = known  # an identity resolved before the app ran (a conditional GET)
         self.mode = BEFORE
         self.page: Page[bytes]
         self.start: Message
@@ -342,7 +281,7 @@ async def _refuse(failure: ConfigurationError, scope: Scope, receive: Receive, s
 
 def _built_by_starlette() -> bool:
     """Whether the constructor runs inside Starlette's (or FastAPI's) lazy stack build."""
-    frame: FrameType | None = sys._getframe(2)  # our caller (or a subclass's __init__)
+    frame: FrameType | None = sys._getframe(3)  # the constructor's caller, or a subclass's
     for _ in range(3):
         if frame is None:
             return False

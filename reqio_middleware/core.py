@@ -51,7 +51,7 @@ import anyio.to_thread
 from asgiref.sync import iscoroutinefunction
 
 from . import endpoint
-from .config import Settings
+from .config import DEFAULT_RESOLVER_TIMEOUT, DEFAULT_WIDGET_SRC, ConfigurationError, Settings
 from .identity import Identity, IdentityError, coerce_identity
 from .policy import (
     ENCODED_ACTION,
@@ -64,6 +64,7 @@ from .policy import (
     edit_headers,
 )
 from .rewriter import HTMLRewriter, rewrite_html
+from .tokens import Minter
 
 __all__ = [
     "ANONYMOUS",
@@ -81,6 +82,7 @@ __all__ = [
     "STREAM",
     "STREAMED",
     "Core",
+    "FrontDoor",
     "Page",
     "Stream",
     "TokenRequest",
@@ -147,6 +149,7 @@ _CREDENTIALS_HINT = (
 Request = Mapping[str, Any]
 Resolver = Callable[[Any], Any]
 F = TypeVar("F", bound=Callable[..., Any])
+App = TypeVar("App")
 
 
 class Stream(Protocol):
@@ -405,6 +408,72 @@ class Core:
                 logger.warning(_CREDENTIALS_HINT, " and ".join(request.credentials))
             return endpoint.anonymous()
         return endpoint.token(self.settings, identity)
+
+
+class FrontDoor(Generic[App]):
+    """What every middleware class shares: its keywords, checked once, and its :class:`Core`.
+
+    A configuration mistake raises :class:`.config.ConfigurationError` at construction, unless
+    :meth:`defer_failure` says the caller cannot take it (the ASGI middleware, built lazily by
+    Starlette): then the instance keeps the error in :attr:`failure` for its front door to
+    report.
+    """
+
+    #: The warning for a compressed page the front door could not decode (one ``%s``).
+    encoded_hint = _ENCODED_HINT
+
+    def __init__(
+        self,
+        app: App,
+        *,
+        resolver: Resolver | None = None,
+        secret: str | bytes | None = None,
+        project_id: str | None = None,
+        audience: str | None = None,
+        widget_src: str = DEFAULT_WIDGET_SRC,
+        ttl: int = 300,
+        token_path: str | None = None,
+        minter: Minter | None = None,
+        resolver_timeout: float = DEFAULT_RESOLVER_TIMEOUT,
+        resolver_blocking: bool | None = None,
+        debug: bool | None = None,
+    ) -> None:
+        self.app = app
+        self.resolver = resolver
+        self.failure: ConfigurationError | None = None
+        try:
+            self.settings = Settings(
+                secret=secret,
+                project_id=project_id,
+                audience=audience,
+                widget_src=widget_src,
+                ttl=ttl,
+                token_path=token_path,
+                minter=minter,
+                resolver_timeout=resolver_timeout,
+            )
+        except ConfigurationError as exc:
+            if not self.defer_failure():
+                raise
+            logger.error("reqio: %s is misconfigured: %s", type(self).__name__, exc)
+            self.failure = exc
+            return
+        self.core = Core(
+            self.settings,
+            resolver=resolver,
+            resolver_blocking=resolver_blocking,
+            debug=debug,
+            encoded_hint=self.encoded_hint,
+        )
+
+    def defer_failure(self) -> bool:
+        """Whether a configuration error is kept for later instead of raised now."""
+        return False
+
+    def __repr__(self) -> str:
+        if self.failure is not None:
+            return f"{type(self).__name__}({self.app!r}, misconfigured)"
+        return f"{type(self).__name__}({self.app!r}, settings={self.settings!r})"
 
 
 class Page(Generic[AnyStr]):

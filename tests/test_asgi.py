@@ -317,7 +317,7 @@ def test_invalid_stored_identity_leaves_the_page_and_logs(
 
 
 def test_compressed_html_passes_and_warns_once(caplog: pytest.LogCaptureFixture) -> None:
-    messages = [start(HTML, (b"content-encoding", b"gzip")), body(b"\x1f\x8b...")]
+    messages = [start(HTML, (b"content-encoding", b"gzip, br")), body(b"\x1f\x8b...")]
     mw = middleware(scripted(messages))
     with caplog.at_level(logging.WARNING, logger="reqio_middleware"):
         assert call(mw) == messages

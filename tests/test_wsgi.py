@@ -254,7 +254,7 @@ def test_page_without_widget_passes_and_nothing_is_minted() -> None:
 
 
 def test_compressed_html_passes_and_warns_once(caplog: pytest.LogCaptureFixture) -> None:
-    headers = [HTML, ("Content-Encoding", "br")]
+    headers = [HTML, ("Content-Encoding", "gzip, br")]
     mw = middleware(make_app([b"\x8b\x00"], headers))
     with caplog.at_level(logging.WARNING, logger="reqio_middleware"):
         assert run(mw).headers == headers

@@ -63,7 +63,6 @@ _PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
 # What the host parser refuses after percent-decoding (forbidden domain code points), minus
 # ``%``, which is checked separately, and ``@``/``[``, refused before decoding.
 _FORBIDDEN_DOMAIN = re.compile(r"[\x00-\x20#/:<>?@\[\\\]^|%\x7f]")
-_ENDS_IN_NUMBER = re.compile(r"(?:^|\.)(?:[0-9]+|0[xX][0-9A-Fa-f]*)\.?$")
 _DOTTED_DECIMAL = re.compile(r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}"
                              r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])")  # fmt: skip
 # The path percent-encode set, ASCII part: C0 controls, space, " # < > ? ^ ` { } and DEL.
@@ -82,7 +81,9 @@ def resolve(url: str) -> Resolved | str:
     base. ``https:`` with fewer slashes is relative to an ``https`` base and absolute on any
     other, so it is refused.
     """
-    url = _TAB_OR_NEWLINE.sub("", url.strip(_TRIM))
+    url = url.strip(_TRIM)
+    if "\t" in url or "\n" in url or "\r" in url:
+        url = _TAB_OR_NEWLINE.sub("", url)
     scheme: str | None = None
     start = 0
     found = _SCHEME.match(url)
@@ -138,11 +139,23 @@ def _host(text: str) -> str:
     host = text.lower()
     if _FORBIDDEN_DOMAIN.search(host) is not None:
         return INVALID
-    if _ENDS_IN_NUMBER.search(host) is not None:
+    if _ends_in_a_number(host):
         return host if _DOTTED_DECIMAL.fullmatch(host) else IP_HOST
     if host.startswith("xn--") or ".xn--" in host:
         return PUNYCODE_HOST
     return host
+
+
+def _ends_in_a_number(host: str) -> bool:
+    """Whether the host parser reads ``host`` as an IPv4 address: its last label (one final
+    dot aside) is decimal digits or ``0x`` and hex digits."""
+    label = (host[:-1] if host.endswith(".") else host).rpartition(".")[2]
+    if label.isdigit():
+        return True
+    return label[:2] == "0x" and all(c in _HEX for c in label[2:])
+
+
+_HEX = frozenset("0123456789abcdef")
 
 
 def _percent_decode(text: str) -> str:

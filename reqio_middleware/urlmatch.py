@@ -59,7 +59,6 @@ _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
 _SLASHES = re.compile(r"[/\\]*")
 _AUTHORITY_END = re.compile(r"[/\\?#]")
 _PATH_END = re.compile(r"[?#]")
-_PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
 # What the host parser refuses after percent-decoding (forbidden domain code points), minus
 # ``%``, which is checked separately, and ``@``/``[``, refused before decoding.
 _FORBIDDEN_DOMAIN = re.compile(r"[\x00-\x20#/:<>?@\[\\\]^|%\x7f]")
@@ -132,8 +131,6 @@ def _host(text: str) -> str:
         return INVALID
     if "%" in text:
         text = _percent_decode(text)
-        if text == INVALID:
-            return INVALID
     if not text.isascii():
         return NON_ASCII_HOST
     host = text.lower()
@@ -159,11 +156,15 @@ _HEX = frozenset("0123456789abcdef")
 
 
 def _percent_decode(text: str) -> str:
-    """``text`` with ``%XX`` decoded as UTF-8 (a ``%`` left alone makes the host invalid)."""
-    if "%" in _PERCENT.sub("", text):
-        return INVALID
-    data = _PERCENT.sub(lambda m: chr(int(m.group(1), 16)), text).encode("latin-1", "replace")
+    """``text`` with ``%XX`` decoded, read as UTF-8 (a ``%`` left alone stays, and is then
+    refused as a forbidden code point)."""
+    data = _PERCENT_BYTES.sub(
+        lambda m: bytes([int(m.group(1), 16)]), text.encode("utf-8", "surrogatepass")
+    )
     return data.decode("utf-8", "replace")
+
+
+_PERCENT_BYTES = re.compile(rb"%([0-9A-Fa-f]{2})")
 
 
 def _port(text: str) -> int | None:
@@ -204,7 +205,8 @@ def _path(url: str, start: int) -> str:
 
 
 def _encode(match: re.Match[str]) -> str:
-    return "".join(f"%{byte:02X}" for byte in match.group().encode("utf-8"))
+    # Lone surrogates cannot come from a page's bytes; let them through rather than raise.
+    return "".join(f"%{byte:02X}" for byte in match.group().encode("utf-8", "surrogatepass"))
 
 
 _HOST_REASONS = frozenset({INVALID, NON_ASCII_HOST, PUNYCODE_HOST, IP_HOST})

@@ -33,7 +33,7 @@ LOOK_ALIKE = "look-alike host or path"
 OTHER_PORT = "other port"
 NON_ASCII_HOST = "non-ASCII host (IDNA not resolved: a miss, never a leak)"
 PUNYCODE_HOST = "punycode host (IDNA not resolved: a miss, never a leak)"
-IP_HOST = "IP address host not in dotted-decimal or IPv6 form (a miss, never a leak)"
+IP_HOST = "IPv4 address not in dotted-decimal form (a miss, never a leak)"
 NON_ASCII_BYTES = "non-ASCII bytes before the query: their meaning depends on the page's encoding"
 INVALID = "not a valid URL (a browser loads nothing)"
 OTHER = "other source"
@@ -59,13 +59,14 @@ _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
 _SLASHES = re.compile(r"[/\\]*")
 _AUTHORITY_END = re.compile(r"[/\\?#]")
 _PATH_END = re.compile(r"[?#]")
-# What the host parser refuses after percent-decoding (forbidden domain code points), minus
-# ``%``, which is checked separately, and ``@``/``[``, refused before decoding.
+# The forbidden domain code points: what the host parser refuses once the host is decoded.
 _FORBIDDEN_DOMAIN = re.compile(r"[\x00-\x20#/:<>?@\[\\\]^|%\x7f]")
 _DOTTED_DECIMAL = re.compile(r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}"
                              r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])")  # fmt: skip
 # The path percent-encode set, ASCII part: C0 controls, space, " # < > ? ^ ` { } and DEL.
-# Every non-ASCII code point is encoded too, as UTF-8.
+# Every non-ASCII code point is encoded too, as UTF-8. Browsers differ from the standard on a
+# few of these (Chromium also encodes |, older parsers leave ^): paths with them may compare
+# unequal, never equal to a path on another origin, since only the path differs.
 _PATH_ENCODE = re.compile(r'[\x00-\x20"#<>?^`{}\x7f-\U0010ffff]')
 _SINGLE_DOT = frozenset({".", "%2e", "%2E"})
 _DOUBLE_DOT = frozenset(a + b for a in _SINGLE_DOT for b in _SINGLE_DOT)

@@ -376,6 +376,31 @@ def _agrees_with(parsed: Resolved, results: list[dict[str, str] | None]) -> None
         ), (base, parsed)
 
 
+# Every printable ASCII character but ``^`` (Node 20's parser predates the standard's choice to
+# percent-encode it in paths), a few controls and non-ASCII characters, and the pieces that
+# steer the parser.
+_URL_ALPHABET = st.sampled_from(
+    [chr(c) for c in range(0x20, 0x7F) if chr(c) != "^"]
+    + ["\x01", "\x7f", "\u00e9", "\u3002", "%2e", "%2E", "%41", "%00", "%25", ".."]
+    + ["reqio", ".app", ":443", ":0", "//", "\\", "/./", "/../", "@", "[::1]", "0x7f.1"]
+)
+
+
+@settings(max_examples=600, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from(["https://", "HTTPS:\\\\", "//", "\\/", "http://", "wss:///"]),
+    st.lists(_URL_ALPHABET, max_size=16).map("".join),
+)
+def test_the_parser_agrees_with_node_on_any_url(node_url: NodeURL, prefix: str, rest: str) -> None:
+    url = prefix + rest
+    parsed = resolve(url)
+    results = node_url.parse(url)
+    if isinstance(parsed, Resolved):
+        _agrees_with(parsed, results)
+    elif parsed == urlmatch.INVALID:
+        assert results == [None, None, None], url
+
+
 def _port_text(scheme: str, port: int | None) -> str:
     return "" if port is None or port == urlmatch._DEFAULT_PORTS[scheme] else str(port)
 

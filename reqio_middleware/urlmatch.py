@@ -254,14 +254,17 @@ class WidgetSource:
         return f"WidgetSource({self.src!r})"
 
     def matches(self, raw_value: bytes) -> bool:
-        """Whether an attribute value (raw bytes as in the page, without quotes) is the
-        widget."""
-        if self._quick is not None and self._quick.match(raw_value) is not None:
-            return True
+        """Whether an attribute value (raw bytes as in the page, without quotes, references
+        not decoded) makes a browser fetch the widget."""
         return self.why_not(raw_value) is None
 
     def why_not(self, raw_value: bytes) -> str | None:
         """``None`` when ``raw_value`` is the widget, otherwise a short reason why not."""
+        if self._quick is not None and self._quick.match(raw_value) is not None:
+            return None
+        return self._parsed_why_not(raw_value)
+
+    def _parsed_why_not(self, raw_value: bytes) -> str | None:
         head = _QUERY_OR_FRAGMENT.split(raw_value, 1)[0]
         parsed = resolve(decode_attribute(raw_value.decode("latin-1")))
         if isinstance(parsed, str):

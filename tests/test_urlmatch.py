@@ -405,13 +405,21 @@ def _port_text(scheme: str, port: int | None) -> str:
     return "" if port is None or port == urlmatch._DEFAULT_PORTS[scheme] else str(port)
 
 
-@settings(max_examples=200)
-@given(spellings())
-def test_the_quick_path_agrees_with_the_parser_and_the_needle_is_there(spelling: str) -> None:
-    raw = spelling.encode()
-    matched = WIDGET.matches(raw)
-    assert matched == (WIDGET.why_not(raw) is None)
-    if matched and not any(c in spelling for c in "&\t\n\r"):
+_QUICK_SHAPED = st.tuples(
+    st.sampled_from(["https://", "//", "HTTPS://", "https:\\\\"]),
+    st.sampled_from(["reqio.app", "Reqio.app", "reqio.app.evil"]),
+    st.sampled_from(["", ":443", ":0443", ":", ":444"]),
+    st.sampled_from(["/widget.js", "/widget.jsx", "/./widget.js"]),
+    st.binary(max_size=12),
+).map(lambda t: "".join(t[:4]).encode() + t[4])
+
+
+@settings(max_examples=300)
+@given(st.one_of(spellings().map(str.encode), _QUICK_SHAPED))
+def test_the_quick_path_agrees_with_the_parser_and_the_needle_is_there(raw: bytes) -> None:
+    if WIDGET._quick is not None and WIDGET._quick.match(raw) is not None:
+        assert WIDGET._parsed_why_not(raw) is None
+    if WIDGET.matches(raw) and not any(c in raw for c in b"&\t\n\r"):
         assert WIDGET.needle in raw
 
 

@@ -76,13 +76,18 @@ typedef struct {
 
 static const Name SCRIPT = NAME("script");
 static const Name SPECIAL[] = {
-    NAME("script"), NAME("plaintext"), /* scan() handles these two itself */
+    NAME("script"), /* scan() handles this one itself */
+    /* these stop the scan: plaintext, and where the tree builder decides what follows */
+    NAME("plaintext"), NAME("svg"), NAME("math"), NAME("select"), NAME("frameset"),
     NAME("style"), NAME("textarea"), NAME("title"), NAME("xmp"), NAME("iframe"),
     NAME("noembed"), NAME("noframes"), NAME("noscript"),
 };
 #define N_SPECIAL (sizeof(SPECIAL) / sizeof(SPECIAL[0]))
 /* The first letters of SPECIAL's names: any other tag is told apart at once. */
-#define MAYBE_SPECIAL(c) ((c) == 's' || (c) == 'p' || (c) == 't' || (c) == 'x' || (c) == 'i' || (c) == 'n')
+#define N_STOPS 6 /* SPECIAL[1..5] */
+#define MAYBE_SPECIAL(c)                                                                       \
+    ((c) == 's' || (c) == 'p' || (c) == 't' || (c) == 'x' || (c) == 'i' || (c) == 'n' ||       \
+     (c) == 'm' || (c) == 'f')
 
 /* Which tokenizer-switching tag name is at s (just after '<'), followed by whitespace, '/' or
  * '>': its index in SPECIAL, or -1 (also when the buffer ends too soon to tell). */
@@ -339,7 +344,7 @@ static Py_ssize_t scan(const unsigned char *b, Py_ssize_t p, Py_ssize_t n,
                 p = end; /* its end tag is read as a tag next */
                 continue;
             }
-            if (special == 1) {
+            if (special >= 1 && special < N_STOPS) {
                 return p;
             }
             Py_ssize_t q = p + 2;

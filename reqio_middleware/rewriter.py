@@ -38,6 +38,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple, overload
 
+from . import foreign, tags
+
 __all__ = [
     "DEFAULT_WIDGET_SRC",
     "MAX_TAG_BYTES",
@@ -59,17 +61,12 @@ TOKEN_ATTR = b"data-identity-token"
 
 # --- the tokenizer's states, as patterns ---------------------------------------------------
 
-_RAW_NAMES = (
-    b"script",
-    b"style",
-    b"textarea",
-    b"title",
-    b"xmp",
-    b"iframe",
-    b"noembed",
-    b"noframes",
-    b"noscript",
-    b"plaintext",
+_RAW_NAMES = tuple(sorted(tags.SWITCHING))
+#: The names the data-state run stops at: tokenizer switches and tree-builder stops.
+_STOP_NAMES = tuple(sorted(tags.HTML_STOPS))
+#: Letters no stop name starts with: tags beginning with one skip the name check.
+_PLAIN_FIRST = bytes(
+    c for c in range(ord("a"), ord("z") + 1) if all(name[0] != c for name in _STOP_NAMES)
 )
 
 
@@ -99,7 +96,7 @@ _TAG_REST_COMMON = _pattern(
 )
 _TAG_REST = b"(?:" + _TAG_REST_COMMON + b"|" + _TAG_REST_EXACT + b")"
 _TAG_NAME = _pattern(rb"[^WS/>]*+")
-_SPECIAL = b"(?i:" + b"|".join(_RAW_NAMES) + _pattern(rb")(?=[WS/>])")
+_SPECIAL = b"(?i:" + b"|".join(_STOP_NAMES) + _pattern(rb")(?=[WS/>])")
 
 # Data state, consumed in bulk by one C-level match: text, end tags (which may carry
 # attributes), bogus comments and doctypes, start tags of ordinary elements, a lone '<'. It
@@ -109,7 +106,7 @@ _SPECIAL = b"(?i:" + b"|".join(_RAW_NAMES) + _pattern(rb")(?=[WS/>])")
 _BULK = re.compile(
     _pattern(
         rb"(?:[^<]++"
-        rb"|<[abcdefghjklmoqruvwyzABCDEFGHJKLMOQRUVWYZ]{TAG_NAME}{REST}"
+        rb"|<[{PLAIN_FIRST}]{TAG_NAME}{REST}"
         rb"|</[a-zA-Z]{TAG_NAME}{REST}"
         rb"|<(?!{SPECIAL})[a-zA-Z]{TAG_NAME}{REST}"
         rb"|<(?=[^a-zA-Z!/?])"
@@ -121,6 +118,7 @@ _BULK = re.compile(
         TAG_NAME=_TAG_NAME,
         REST=_TAG_REST,
         SPECIAL=_SPECIAL,
+        PLAIN_FIRST=_PLAIN_FIRST + _PLAIN_FIRST.upper(),
     )
 )
 
@@ -186,8 +184,7 @@ _SCRIPT_ESCAPED = re.compile(b"-->|" + _END_SCRIPT + _pattern(rb"|<script[WS/>]"
 _SCRIPT_DOUBLE = re.compile(b"-->|" + _END_SCRIPT, re.IGNORECASE)
 _RAW_END = {
     name: re.compile(_pattern(rb"</{NAME}[WS/>]", NAME=name), re.IGNORECASE)
-    for name in _RAW_NAMES
-    if name not in (b"script", b"plaintext")
+    for name in sorted(tags.RAWTEXT | tags.RCDATA)
 }
 # Resumable pieces for a tag cut by a chunk boundary (see _TagDrain).
 _RUN_NAME = re.compile(_pattern(rb"[^WS/>=]*+"))
@@ -198,7 +195,11 @@ _MAYBE_ENCODED = re.compile(rb"[&\t\n\r]")
 _URL_TRIM = "".join(map(chr, range(0x21)))
 
 # Tokenizer states kept between chunks.
-_DATA, _COMMENT, _BOGUS, _RAW, _SCRIPT, _PLAINTEXT, _DRAIN = range(7)
+_DATA, _COMMENT, _BOGUS, _RAW, _SCRIPT, _PLAINTEXT, _DRAIN, _CDATA, _UNSURE = range(9)
+_CDATA_OPEN = b"<![CDATA["
+#: How much of a body the encoding guards look at (a browser's meta prescan).
+PRESCAN_BYTES = 1024
+_ISO_2022_JP = re.compile(rb"(?i)iso-2022-jp|csiso2022jp")
 _SCRIPT_NORMAL, _SCRIPT_ESC, _SCRIPT_DBL = range(3)
 
 
@@ -296,6 +297,18 @@ def _attributes(buf: bytes, pos: int, end: int) -> list[_Attr]:
     return attrs
 
 
+def _lookup(attrs: list[_Attr]) -> foreign.AttrLookup:
+    """The tree model's view of a start tag's attributes: first value by name, as text."""
+
+    def value(name: bytes) -> str | None:
+        attr = _first(attrs, name)
+        if attr is None:
+            return None
+        return "" if attr.value is None else attr.value.decode("latin-1")
+
+    return value
+
+
 def _first(attrs: list[_Attr], name: bytes) -> _Attr | None:
     # Browsers keep the first of duplicated attributes and drop the rest.
     for attr in attrs:
@@ -307,12 +320,14 @@ def _first(attrs: list[_Attr], name: bytes) -> _Attr | None:
 class _Matcher:
     """Decides whether a complete ``<script ...>`` start tag is the widget's."""
 
-    __slots__ = ("path", "project_id", "widget")
+    __slots__ = ("authority", "lower_path", "path", "project_id", "widget")
 
     def __init__(self, widget_src: str, project_id: str | None) -> None:
         self.widget = WidgetSource(widget_src)
         self.project_id = project_id
         self.path = self.widget.path.encode("ascii", "replace")
+        self.lower_path = self.path.lower()
+        self.authority = self.widget.authority.encode("ascii", "replace")
 
     def why_not(self, buf: bytes, start: int, end: int) -> str | None:
         """None when the tag at ``buf[start:end]`` is the widget; otherwise the reason."""
@@ -327,6 +342,8 @@ class _Matcher:
         src = _first(attrs, b"src")
         if src is None or src.value is None:
             return "no src"
+        if _first(attrs, b"href") is not None or _first(attrs, b"xlink:href") is not None:
+            return "script with href (an SVG script loads from it)"
         if not self.widget.matches(src.value):
             return _src_reason(src.value, self.widget)
         if self.project_id is not None:
@@ -336,6 +353,11 @@ class _Matcher:
             if html.unescape(pid.value.decode("utf-8", "replace")) != self.project_id:
                 return "other project"
         return None
+
+    def looks_like(self, tag: bytes) -> bool:
+        """Whether a tag mentions the widget's host or path: worth a word when not stamped."""
+        lowered = tag.lower()
+        return self.authority in lowered or self.lower_path in lowered
 
     def is_widget(self, buf: bytes, start: int, end: int) -> bool:
         return self.why_not(buf, start, end) is None
@@ -522,14 +544,20 @@ class HTMLRewriter:
 
     __slots__ = (
         "_drain",
+        "_gate",
         "_held",
+        "_lookback",
         "_matcher",
+        "_missed",
+        "_offset",
+        "_own_end",
         "_raw_end",
         "_script",
         "_state",
         "_token",
         "_token_source",
         "_trace",
+        "_tree",
         "closed",
         "found",
     )
@@ -540,6 +568,7 @@ class HTMLRewriter:
         *,
         widget_src: str = DEFAULT_WIDGET_SRC,
         project_id: str | None = None,
+        trace: Callable[[TagReport], None] | None = None,
     ) -> None:
         self._matcher = _matcher_for(widget_src, project_id)
         self._token_source: TokenSource | None = token
@@ -549,7 +578,13 @@ class HTMLRewriter:
         self._raw_end: re.Pattern[bytes] | None = None
         self._drain: _TagDrain | None = None
         self._held = b""
-        self._trace: list[TagReport] | None = None
+        self._trace = trace
+        self._tree = foreign.Tree()
+        self._missed: str | None = None
+        self._gate = True  # the first PRESCAN_BYTES are held until the encoding is known
+        self._lookback = b""
+        self._offset = 0  # where buf[0] of the current scan is in the whole stream
+        self._own_end = False  # the next end tag ends raw text entered inside foreign content
         #: how many widget tags were given the token so far
         self.found = 0
         self.closed = False
@@ -560,6 +595,12 @@ class HTMLRewriter:
             f"project_id={self._matcher.project_id!r}, found={self.found})"
         )
 
+    @property
+    def missed(self) -> str | None:
+        """Why the first widget-like tag was not stamped ("inside SVG/MathML foreign content",
+        "UTF-16 byte order mark", ...), or None: for logs and debug headers."""
+        return self._missed
+
     def feed(self, chunk: bytes) -> bytes:
         """Rewrite what can be decided so far; the rest is kept for the next call."""
         if self.closed:
@@ -567,6 +608,11 @@ class HTMLRewriter:
         if not chunk:
             return b""
         buf = self._held + bytes(chunk) if self._held else bytes(chunk)
+        if self._gate:
+            if len(buf) < PRESCAN_BYTES:
+                self._held = buf
+                return b""
+            self._check_encoding(buf)
         return self._run(buf, final=False)
 
     def close(self) -> bytes:
@@ -575,13 +621,27 @@ class HTMLRewriter:
             return b""
         self.closed = True
         buf, self._held = self._held, b""
+        if self._gate:
+            self._check_encoding(buf)
         return self._run(buf, final=True) if buf else b""
+
+    def _check_encoding(self, head: bytes) -> None:
+        """Encodings in which the widget's ASCII bytes do not mean what they say: a UTF-16
+        byte order mark, or an ISO-2022-JP label where a browser's prescan would find it."""
+        self._gate = False
+        if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+            self._tree.unsure = "UTF-16 byte order mark"
+        elif _ISO_2022_JP.search(head, 0, PRESCAN_BYTES) is not None:
+            self._tree.unsure = "ISO-2022-JP label in the first 1024 bytes"
+        if self._tree.unsure is not None:
+            self._state = _UNSURE
 
     # The scanner proper. ``emit`` is where unwritten output begins; ``hold`` where the
     # bytes kept for the next chunk begin.
     def _run(self, buf: bytes, final: bool) -> bytes:
         out, hold = self._scan(buf, final)
         self._held = buf[hold:]
+        self._offset += hold
         return b"".join(out)
 
     def _scan(self, buf: bytes, final: bool, stop: int = -1) -> tuple[list[bytes], int]:
@@ -600,7 +660,14 @@ class HTMLRewriter:
             if stop != -1 and pos >= stop and self._state != _DRAIN:
                 break
             st = self._state
-            if st == _DATA:
+            if st == _DATA and not self._tree.html_content:
+                if self._tree.unsure is not None:
+                    self._state = _UNSURE
+                    continue
+                pos, emit, hold = self._tree_data(buf, pos, final, out, emit)
+                if hold != n:
+                    break
+            elif st == _DATA:
                 pos = _scan_data(buf, pos, path)
                 if pos >= n:
                     break
@@ -618,6 +685,11 @@ class HTMLRewriter:
                     pos += 4
                     continue
                 special = _SPECIAL_OPEN.match(buf, pos)
+                if special is not None and special.group(1).lower() in tags.TREE_STOPS:
+                    pos, hold = self._tree_start(buf, pos, special.end(), final)
+                    if hold != n:
+                        break
+                    continue
                 if special is not None:
                     pos, emit, hold = self._start_tag(buf, pos, special.group(1), final, out, emit)
                     if hold != n:
@@ -641,7 +713,7 @@ class HTMLRewriter:
                 if following and _is_alpha(following[0]):
                     name_end = _RUN_TAG_NAME.match(buf, pos + 1).end()  # type: ignore[union-attr]
                     could_be_special = name_end == n and any(
-                        raw.startswith(buf[pos + 1 : name_end].lower()) for raw in _RAW_NAMES
+                        raw.startswith(buf[pos + 1 : name_end].lower()) for raw in _STOP_NAMES
                     )
                     if not could_be_special or n - pos > MAX_TAG_BYTES:
                         self._drain = _TagDrain(_TagDrain.TAGNAME, _DATA, b"")
@@ -679,6 +751,16 @@ class HTMLRewriter:
                     break
                 pos = m.start()
                 self._state = _DATA
+            elif st == _CDATA:
+                end = buf.find(b"]]>", pos)
+                if end == -1:
+                    hold = max(pos, n - 2)
+                    break
+                pos = end + 3
+                self._state = _DATA
+            elif st == _UNSURE:
+                self._look_for_missed(buf, pos)
+                break
             elif st == _DRAIN:
                 assert self._drain is not None
                 end = self._drain.run(buf, pos, n)
@@ -695,6 +777,118 @@ class HTMLRewriter:
             hold = min(hold, max(pos, emit))
         out.append(buf[emit:hold])
         return out, hold
+
+    def _tree_data(
+        self, buf: bytes, pos: int, final: bool, out: list[bytes], emit: int
+    ) -> tuple[int, int, int]:
+        """One token of the data state where the tree builder decides (foreign content, a
+        select): every tag goes through :class:`foreign.Tree`. (pos, emit, hold)."""
+        n = len(buf)
+        lt = buf.find(b"<", pos)
+        if lt != pos:
+            self._tree.text()
+        if lt == -1:
+            return n, emit, n
+        rest = buf[lt : lt + len(_CDATA_OPEN)]
+        cut = not final and len(rest) < len(_CDATA_OPEN)
+        if cut and (_CDATA_OPEN.startswith(rest) or b"<!--".startswith(rest[:4])):
+            return lt, emit, lt  # '<!' '<![CD' '<!-': which construct is it?
+        if rest.startswith(b"<!--"):
+            return self._comment_open(buf, lt, final), emit, n
+        if rest == _CDATA_OPEN:
+            self._state = _CDATA if self._tree.cdata() else _BOGUS
+            return lt + (len(_CDATA_OPEN) if self._state == _CDATA else 2), emit, n
+        following = buf[lt + 1 : lt + 3]
+        if following[:1] == b"/" and len(following) == 2 and _is_alpha(following[1]):
+            pos, hold = self._tree_end(buf, lt, final)
+            return pos, emit, hold
+        if following[:1] in (b"!", b"?", b"/") and len(following) == 2:
+            if following == b"/>":
+                return lt + 3, emit, n
+            self._state = _BOGUS
+            return lt + 2, emit, n
+        if following and _is_alpha(following[0]):
+            name_end = _RUN_TAG_NAME.match(buf, lt + 1).end()  # type: ignore[union-attr]
+            pos, hold = self._tree_start(buf, lt, name_end, final)
+            return pos, emit, hold
+        if not following or (following[:1] in (b"!", b"?", b"/") and len(following) < 2):
+            if final:
+                return n, emit, n
+            return lt, emit, lt
+        self._tree.text()  # a '<' that starts nothing is text
+        return lt + 1, emit, n
+
+    def _comment_open(self, buf: bytes, lt: int, final: bool) -> int:
+        """After '<!--' at ``lt`` (with what follows it in ``buf``, or ``final``): ``<!-->``
+        and ``<!--->`` end at once, anything else opens a comment."""
+        nxt = buf[lt + 4 : lt + 6]
+        if nxt[:1] == b">":
+            return lt + 5
+        if nxt == b"->":
+            return lt + 6
+        self._state = _COMMENT
+        return lt + 4
+
+    def _tree_end(self, buf: bytes, lt: int, final: bool) -> tuple[int, int]:
+        """An end tag where the tree decides: the tree sees its name, the rest is drained.
+        (pos, hold)"""
+        n = len(buf)
+        name_end = _RUN_TAG_NAME.match(buf, lt + 2).end()  # type: ignore[union-attr]
+        if name_end == n and not final and n - lt <= MAX_TAG_BYTES:
+            return lt, lt  # the name goes on in the next chunk
+        if self._own_end:
+            self._own_end = False
+        else:
+            self._tree.end_tag(buf[lt + 2 : name_end].lower())
+        self._drain = _TagDrain(_TagDrain.BAN, _DATA, b"")
+        self._state = _DRAIN
+        return name_end, n
+
+    def _tree_start(self, buf: bytes, lt: int, name_end: int, final: bool) -> tuple[int, int]:
+        """A start tag the tree must see whole (its attributes and '/>' matter). (pos, hold)."""
+        n = len(buf)
+        end = _tag_end(buf, name_end) if name_end < n else -1
+        if end == -1:
+            if not final and n - lt <= MAX_TAG_BYTES:
+                return lt, lt
+            if not final:
+                self._tree.give_up(f"a tag longer than {MAX_TAG_BYTES} bytes")
+            self._state = _UNSURE
+            return n, n
+        name = buf[lt + 1 : name_end].lower()
+        attrs = _attributes(buf, name_end, end)
+        closing = buf[end - 2 : end] == b"/>" and not (
+            attrs and attrs[-1].end == end - 1 and buf[end - 2] == 0x2F
+        )
+        action = self._tree.start_tag(name, _lookup(attrs), closing)
+        if name == tags.SCRIPT:
+            self._script_not_stamped(buf, lt, end)
+        if action == foreign.SWITCH:
+            # Its end tag closes it as the text insertion mode does, not through the tree.
+            self._own_end = name != tags.PLAINTEXT
+            self._enter(_RAW, name)
+        elif self._tree.unsure is not None:
+            self._state = _UNSURE
+        return end, n
+
+    def _script_not_stamped(self, buf: bytes, lt: int, end: int) -> None:
+        """A ``<script>`` tag where none is stamped (foreign content, after a give-up)."""
+        tag = buf[lt:end]
+        reason = self._tree.unsure or "inside SVG/MathML foreign content"
+        if self._trace is not None:
+            self._trace(TagReport(self._offset + lt, 0, 0, tag, False, reason))
+        if self._missed is None and self._matcher.looks_like(tag):
+            self._missed = reason
+
+    def _look_for_missed(self, buf: bytes, pos: int) -> None:
+        """After a give-up: note it as the reason for a miss if a widget-like tag follows."""
+        if self._missed is not None:
+            return
+        window = self._lookback + buf[pos:]
+        at = _last_candidate(window, len(window), self._matcher.path)
+        if at != -1 and self._matcher.looks_like(window[at : at + 2048]):
+            self._missed = self._tree.unsure
+        self._lookback = window[-PRESCAN_BYTES:]
 
     def _enter(self, state: int, name: bytes) -> None:
         """Switch to the state a start tag named ``name`` leaves the tokenizer in."""
@@ -723,7 +917,14 @@ class HTMLRewriter:
         if name == b"script" and (self._trace is not None or self._matcher.maybe(buf, pos, end)):
             reason = self._matcher.why_not(buf, pos, end)
             if self._trace is not None:
-                self._trace.append(TagReport(pos, 0, 0, buf[pos:end], reason is None, reason or ""))
+                tag = buf[pos:end]
+                self._trace(TagReport(self._offset + pos, 0, 0, tag, reason is None, reason or ""))
+            if (
+                reason is not None
+                and self._missed is None
+                and self._matcher.looks_like(buf[pos:end])
+            ):
+                self._missed = reason
             if reason is None:
                 token = self._resolve_token()
                 if token is not None:
@@ -828,6 +1029,7 @@ def rewrite_html(
     last = _last_candidate_end(doc, rewriter._matcher)
     if last == -1:
         return doc
+    rewriter._check_encoding(doc)
     pieces, hold = rewriter._scan(doc, final=False, stop=last)
     if not rewriter.found:
         return doc
@@ -843,6 +1045,7 @@ def find_widget(
     rewriter = HTMLRewriter("", widget_src=widget_src, project_id=project_id)
     last = _last_candidate_end(doc, rewriter._matcher)
     if last != -1:
+        rewriter._check_encoding(doc)
         rewriter._scan(doc, final=False, stop=last)
     return rewriter.found > 0
 
@@ -872,10 +1075,11 @@ def explain(
     look-alike host or over ``http:`` is listed with the reason it is skipped.
     """
     doc = bytes(html)
-    rewriter = HTMLRewriter("x", widget_src=widget_src, project_id=project_id)
-    rewriter._trace = []
-    rewriter._run(doc, final=True)
-    real = {r.offset: r for r in rewriter._trace}
+    seen: list[TagReport] = []
+    rewriter = HTMLRewriter("x", widget_src=widget_src, project_id=project_id, trace=seen.append)
+    rewriter.feed(doc)
+    rewriter.close()
+    real = {r.offset: r for r in seen}
     widget = rewriter._matcher.widget
     reports: list[TagReport] = []
     for m in _SCRIPT_CANDIDATE.finditer(doc):
@@ -905,8 +1109,13 @@ def explain(
 def _context(doc: bytes, offset: int) -> str:
     """Why a ``<script`` at ``offset`` is not a tag, by replaying the tokenizer up to it."""
     probe = HTMLRewriter("x")
+    probe._check_encoding(doc)
     probe._run(doc[:offset], final=False)
     state = probe._state
+    if state == _UNSURE:
+        return probe._tree.unsure or "not a tag"
+    if state == _CDATA:
+        return "inside a CDATA section (SVG/MathML)"
     if state == _COMMENT or (state == _DATA and probe._held.startswith(b"<!--")):
         return "inside a comment"
     if state == _BOGUS:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import html5lib
 import pytest
@@ -721,3 +722,45 @@ def test_foreign_documents_any_chunking_and_no_token_outside_a_script(
     assert streamed(doc, sizes) == whole
     assert without_token_attrs(whole) == without_token_attrs(doc)
     _oracle_allows(whole)
+
+
+# --- linear time: the bytes the tag scans read, counted -------------------------------------
+
+ADVERSARIAL = {
+    "script-no-gt": b"<script " * 4096,
+    "script-then-gt": b"<script " * 4096 + b">",
+    "quoted-scripts": b'<script a="<script ">' * 1500 + b">",
+    "widget-path-no-gt": b"<script src=/widget.js " * 1500,
+    "escaped-nesting": b"<script><!--<script>" * 1600,
+    "unclosed-quote": b'<div title="' + b"<script src=https://reqio.app/widget.js> " * 800,
+    "unclosed-comment": b"<!--" + b"<script src=https://reqio.app/widget.js> " * 800,
+    "svg-script-no-gt": b"<svg>" + b"<script " * 4096,
+    "widgets": W * 400,
+}
+
+
+@pytest.mark.parametrize("name", sorted(ADVERSARIAL))
+@pytest.mark.parametrize("chunk", [0, 4096, 97])
+def test_tag_scans_read_each_byte_a_bounded_number_of_times(
+    name: str, chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Quadratic shapes (a tag end searched again from every '<script', a held tag read again
+    per chunk) show as a count of bytes read that grows with the square of the input."""
+    doc = ADVERSARIAL[name]
+    read = [0]
+
+    def counted(function: Callable[..., int], limit_arg: int | None) -> Callable[..., int]:
+        def wrapper(buf: bytes, pos: int, *args: int) -> int:
+            result = function(buf, pos, *args)
+            limit = args[0] if limit_arg is not None and args and args[0] != -1 else len(buf)
+            read[0] += (result if result >= 0 else limit) - pos
+            return result
+
+        return wrapper
+
+    for attr in ("_tag_end", "_tag_end_pattern"):
+        monkeypatch.setattr(rewriter, attr, counted(getattr(rewriter, attr), 0))
+    monkeypatch.setattr(rewriter, "_tag_states", counted(rewriter._tag_states, None))
+    out = rewrite(doc) if chunk == 0 else streamed(doc, [chunk] * (len(doc) // chunk + 1))
+    assert without_token_attrs(out) == doc
+    assert read[0] <= 4 * len(doc) + 4 * MAX_TAG_BYTES, read[0]

@@ -110,6 +110,23 @@ def test_c_tag_end_equals_the_pattern(pieces: list[bytes], at: int) -> None:
 
 
 @settings(max_examples=1000)
+@given(documents, st.integers(min_value=0, max_value=400), st.integers(min_value=0, max_value=9))
+def test_c_tag_states_equal_the_pattern(pieces: list[bytes], at: int, state: int) -> None:
+    doc = b"".join(pieces)
+    pos = min(at, len(doc))
+    assert speedups.tag_states(doc, pos, state) == rewriter._tag_states_pattern(doc, pos, state)
+
+
+@settings(max_examples=1000)
+@given(documents, st.integers(min_value=0, max_value=400), st.integers(min_value=0, max_value=400))
+def test_c_tag_end_with_a_limit_equals_the_pattern(pieces: list[bytes], at: int, to: int) -> None:
+    doc = b"".join(pieces)
+    pos = min(at, len(doc))
+    limit = min(max(pos, to), len(doc))
+    assert speedups.tag_end(doc, pos, limit) == rewriter._tag_end_pattern(doc, pos, limit)
+
+
+@settings(max_examples=1000)
 @given(documents, st.lists(st.integers(min_value=1, max_value=64), max_size=8))
 def test_both_scanners_rewrite_alike(pieces: list[bytes], sizes: list[int]) -> None:
     doc = b"".join(pieces) + b'<script src="https://reqio.app/widget.js"></script>'
@@ -154,3 +171,11 @@ def test_bad_arguments_raise_instead_of_reading_out_of_bounds() -> None:
         speedups.last_candidate(b"abc", 4, b"/w.js")
     with pytest.raises(TypeError):
         speedups.last_candidate(b"abc", 0)  # type: ignore[call-arg]
+    with pytest.raises(ValueError):
+        speedups.tag_end(b"abc", 2, 1)
+    with pytest.raises(ValueError):
+        speedups.tag_end(b"abc", 0, 4)
+    with pytest.raises(ValueError):
+        speedups.tag_states(b"abc", 0, 10)
+    with pytest.raises(TypeError):
+        speedups.tag_states(b"abc", 0)  # type: ignore[call-arg]

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import functools
 import html
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ from . import foreign, tags
 __all__ = [
     "DEFAULT_WIDGET_SRC",
     "MAX_TAG_BYTES",
+    "SCANNER",
     "HTMLRewriter",
     "TagReport",
     "WidgetSource",
@@ -78,24 +80,31 @@ def _pattern(template: bytes, **parts: bytes) -> bytes:
     return out
 
 
-# Attribute value: quoted (quote states) or unquoted (which cannot start with a quote).
-_VALUE = _pattern(rb"""(?:"[^"]*+"|'[^']*+'|(?!["'])[^WS>]*+)""")
+# The patterns are written so that a string can be split into their pieces in one way only:
+# every run ends with a lookahead that the next byte cannot continue it. That is what keeps
+# a failing match (an incomplete tag) linear without possessive quantifiers or atomic groups,
+# which Python 3.10's ``re`` does not have.
+#
+# Attribute value: quoted (quote states) or unquoted (which cannot start with a quote); empty
+# only when '>' (or the end of the tag's span) follows, as before-attribute-value reads it.
+_VALUE = _pattern(rb"""(?:"[^"]*"|'[^']*'|[^WS>"'][^WS>]*(?![^WS>])|(?![^>]))""")
 # Attribute name state; a leading '=' is a (parse-error) name character, later ones end it.
-_NAME = _pattern(rb"[^WS/>][^WS/>=]*+")
+_NAME = _pattern(rb"[^WS/>][^WS/>=]*(?![^WS/>=])")
 # After the tag name up to and including '>': before/after attribute name, the attribute
 # value states, self-closing. A name followed by '=' must have a value, so an unterminated
 # quote makes the whole pattern fail, which is how "tag incomplete" shows.
 _TAG_REST_EXACT = _pattern(
-    rb"(?:[WS/]++|{NAME}(?:[WS]*+=[WS]*+{VALUE}|(?![WS]*+=)))*+>", NAME=_NAME, VALUE=_VALUE
+    rb"(?:[WS/]+(?![WS/])|{NAME}(?:[WS]*=[WS]*{VALUE}|(?![WS]*=)))*>", NAME=_NAME, VALUE=_VALUE
 )
 # The same states for the tags real pages are made of (name="v" name='v' name=v name),
 # tried first because it is several times cheaper; any tag it does not fit goes to the
 # exact form above, so both give the same end.
 _TAG_REST_COMMON = _pattern(
-    rb"""(?:[WS]++[^WS/>="'<`]++(?:="[^"]*+"|='[^']*+'|=[^WS>"'=<`]++)?+)*+[WS]*+/?>"""
+    rb"""(?:[WS]+[^WS/>="'<`]+(?![^WS/>="'<`])"""
+    rb"""(?:="[^"]*"|='[^']*'|=[^WS>"'=<`]+(?![^WS>"'=<`]))?)*[WS]*/?>"""
 )
 _TAG_REST = b"(?:" + _TAG_REST_COMMON + b"|" + _TAG_REST_EXACT + b")"
-_TAG_NAME = _pattern(rb"[^WS/>]*+")
+_TAG_NAME = _pattern(rb"[^WS/>]*(?![^WS/>])")
 _SPECIAL = b"(?i:" + b"|".join(_STOP_NAMES) + _pattern(rb")(?=[WS/>])")
 
 # Data state, consumed in bulk by one C-level match: text, end tags (which may carry
@@ -105,16 +114,17 @@ _SPECIAL = b"(?i:" + b"|".join(_STOP_NAMES) + _pattern(rb")(?=[WS/>])")
 # begin a raw-text name skip the (costly) name check.
 _BULK = re.compile(
     _pattern(
-        rb"(?:[^<]++"
+        rb"(?:[^<]+"
+        rb"|<+(?=[^a-zA-Z!/?])"
         rb"|<[{PLAIN_FIRST}]{TAG_NAME}{REST}"
         rb"|</[a-zA-Z]{TAG_NAME}{REST}"
         rb"|<(?!{SPECIAL})[a-zA-Z]{TAG_NAME}{REST}"
         rb"|<(?=[^a-zA-Z!/?])"
         rb"|</>"
-        rb"|</(?=[^a-zA-Z>])[^>]*+>"
-        rb"|<!(?!--)[^>]*+>"
-        rb"|<\?[^>]*+>"
-        rb")*+",
+        rb"|</(?=[^a-zA-Z>])[^>]*>"
+        rb"|<!(?!--)[^>]*>"
+        rb"|<\?[^>]*>"
+        rb")*",
         TAG_NAME=_TAG_NAME,
         REST=_TAG_REST,
         SPECIAL=_SPECIAL,
@@ -168,9 +178,7 @@ _ACCELERATED = ("_scan_data", "_tag_end", "_last_candidate", "_tag_states")
 
 _SPECIAL_OPEN = re.compile(b"<(" + _SPECIAL + b")")
 _TAG_END = re.compile(_TAG_REST)
-_ATTR = re.compile(
-    _pattern(rb"[WS/]*+({NAME})(?:[WS]*+=[WS]*+({VALUE}))?", NAME=_NAME, VALUE=_VALUE)
-)
+_ATTR = re.compile(_pattern(rb"[WS/]*({NAME})(?:[WS]*=[WS]*({VALUE}))?", NAME=_NAME, VALUE=_VALUE))
 _COMMENT_END = re.compile(rb"--!?>")
 _SCRIPT_CANDIDATE = re.compile(_pattern(rb"<script(?=[WS/>])"), re.IGNORECASE)
 _END_SCRIPT = _pattern(rb"</script[WS/>]")
@@ -182,9 +190,9 @@ _RAW_END = {
     for name in sorted(tags.RAWTEXT | tags.RCDATA)
 }
 # Resumable pieces for a tag cut by a chunk boundary (see _TagDrain).
-_RUN_NAME = re.compile(_pattern(rb"[^WS/>=]*+"))
+_RUN_NAME = re.compile(_pattern(rb"[^WS/>=]*"))
 _RUN_TAG_NAME = re.compile(_TAG_NAME)
-_RUN_UNQUOTED = re.compile(_pattern(rb"[^WS>]*+"))
+_RUN_UNQUOTED = re.compile(_pattern(rb"[^WS>]*"))
 _RUN_NAMES = re.compile(rb"[^/>=]*")
 _RUN_WS = re.compile(_pattern(rb"[WS]*"))
 _WS_BYTES = frozenset(b"\t\n\f\r ")
@@ -541,16 +549,40 @@ def _tag_step(c: int, pos: int, st: int) -> tuple[int, int]:
     return pos + 1, D.AN  # BAN, AAN or AAVQ meeting a name character ('=' starts a name)
 
 
+_MISSING_C: ImportError | None = None
 try:  # the same states in C (reqio_middleware/_speedups.c), built when a compiler was there
     from ._speedups import last_candidate as _last_candidate
     from ._speedups import scan_data as _scan_data
     from ._speedups import tag_end as _tag_end
     from ._speedups import tag_states as _tag_states
-except ImportError:  # pragma: no cover - depends on the install
+except ImportError as exc:  # pragma: no cover - depends on the install
+    _MISSING_C = exc
     _scan_data = _scan_data_pattern
     _tag_end = _tag_end_pattern
     _last_candidate = _last_candidate_pattern
     _tag_states = _tag_states_pattern
+
+#: Which scanner this install runs: "C" (the extension was built) or "Python" (the same
+#: states as regular expressions, several times slower); for ``reqio-middleware doctor``.
+SCANNER = "Python" if _MISSING_C is not None else "C"
+_logger = logging.getLogger("reqio_middleware")
+_warned = False
+
+
+def _warn_if_slow() -> None:
+    """Say once, at first use, that the C scanner is missing, why, and how to get it."""
+    global _warned
+    if _MISSING_C is None or _warned:
+        return
+    _warned = True
+    _logger.warning(
+        "reqio_middleware: the C scanner is not available (%s); HTML is rewritten by the "
+        "pure-Python scanner, which is several times slower. To build it, install with a C "
+        "compiler present, e.g. `pip install --no-binary reqio-middleware reqio-middleware` "
+        "with gcc (or MSVC) installed.",
+        _MISSING_C,
+    )
+
 
 # --- the scanner ---------------------------------------------------------------------------
 
@@ -600,6 +632,7 @@ class HTMLRewriter:
         project_id: str | None = None,
         trace: Callable[[TagReport], None] | None = None,
     ) -> None:
+        _warn_if_slow()
         self._matcher = _matcher_for(widget_src, project_id)
         self._token_source: TokenSource | None = token
         self._token: bytes | None = None

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 import re
+import shutil
+import subprocess
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 
 import html5lib
 import pytest
+from conftest import IN_CI, ROOT_DIR
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reqio_middleware import HTMLRewriter, rewrite_html, rewriter
 from reqio_middleware.rewriter import MAX_TAG_BYTES, WidgetSource, explain, find_widget
 
+_C_SCAN_DATA = rewriter._scan_data  # before any test swaps in the pattern
 _SCANNERS = (
     ["c", "pattern"] if rewriter._scan_data is not rewriter._scan_data_pattern else ["pattern"]
 )
@@ -764,3 +771,58 @@ def test_tag_scans_read_each_byte_a_bounded_number_of_times(
     out = rewrite(doc) if chunk == 0 else streamed(doc, [chunk] * (len(doc) // chunk + 1))
     assert without_token_attrs(out) == doc
     assert read[0] <= 4 * len(doc) + 4 * MAX_TAG_BYTES, read[0]
+
+
+# --- portability ------------------------------------------------------------------------------
+
+PY310 = Path("/root/.pyenv/versions/3.10.13/bin/python")
+
+
+def test_the_pure_python_scanner_imports_and_rewrites_on_python_3_10(scanner: str) -> None:
+    """3.10's ``re`` has no possessive quantifiers or atomic groups: the patterns must not
+    use them (the C extension built for this interpreter cannot load there)."""
+    if scanner != "pattern":
+        pytest.skip("one run is enough: it checks the patterns, in a 3.10 subprocess")
+    python = str(PY310) if PY310.exists() else shutil.which("python3.10")
+    if python is None:
+        if IN_CI:
+            pytest.fail("CI=true: Python 3.10 must be installed")
+        pytest.skip("Python 3.10 not installed")
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]);"
+        "from reqio_middleware import rewriter as r;"
+        "assert r.SCANNER == 'Python', r.SCANNER;"
+        "doc = b'<svg><style></style></svg><a title=\"<script\">' + sys.argv[2].encode();"
+        "out = r.rewrite_html(doc + b'<script ' * 5000, 'T');"
+        "print(out.count(b'data-identity-token=\"T\"'))"
+    )
+    run = subprocess.run(
+        [python, "-I", "-c", code, str(ROOT_DIR), W.decode()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tempfile.gettempdir(),
+        env={"PYTHONDONTWRITEBYTECODE": "1"},
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "1"
+
+
+def test_missing_c_scanner_warns_once_naming_the_reason(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(rewriter, "_MISSING_C", ImportError("no module named _speedups"))
+    monkeypatch.setattr(rewriter, "_warned", False)
+    with caplog.at_level(logging.WARNING, logger="reqio_middleware"):
+        rewrite_html(W, TOKEN)
+        HTMLRewriter(TOKEN)
+    [record] = [r for r in caplog.records if r.name == "reqio_middleware"]
+    assert record.levelno == logging.WARNING
+    assert "no module named _speedups" in record.getMessage()
+    assert "pip install --no-binary reqio-middleware" in record.getMessage()
+
+
+def test_scanner_names_the_one_in_use() -> None:
+    expected = "Python" if rewriter._MISSING_C is not None else "C"
+    assert expected == rewriter.SCANNER
+    assert (rewriter.SCANNER == "C") == (rewriter._scan_data_pattern is not _C_SCAN_DATA)

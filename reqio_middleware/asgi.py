@@ -166,8 +166,14 @@ class _Responder:
             known = self.known
             if known is not None and core.still_known(known):
                 identity, failure = known
+            elif core.inline:  # no coroutine to make: the shipped resolvers and the default
+                identity, failure = core.resolve_sync(self.scope)
             else:
                 identity, failure = await core.resolve_async(self.scope)
+            if core.untouched(identity):  # most HTML traffic is anonymous
+                self.mode = PASS
+                await self.send(message)
+                return
         where = f"{self.method} {self.scope.get('path', '')}" if core.debug else ""
         page = core.page(self.method, classified, headers, identity, failure, where)
         if page.mode == PASS:
@@ -292,7 +298,15 @@ def _built_by_starlette() -> bool:
 
 
 def _conditional(scope: Scope) -> bool:
-    return any(bytes(name).lower() in CONDITIONAL_HEADERS for name, _ in scope.get("headers", ()))
+    """Whether a request is conditional; run for every GET, so names not starting with an
+    ``i`` are passed over without a ``lower()``."""
+    for name, _ in scope.get("headers", ()):
+        if name[:1] in _I and bytes(name).lower() in CONDITIONAL_HEADERS:
+            return True
+    return False
+
+
+_I = (b"i", b"I")
 
 
 def _unconditional(scope: Scope) -> Scope:

@@ -126,6 +126,7 @@ CONDITIONAL_HEADERS = (b"if-none-match", b"if-modified-since")
 CONDITIONAL_ENVIRON = ("HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE")
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
+_NOBODY: tuple[Identity | None, str | None] = (None, None)  # resolved: anonymous
 _NONBLOCKING_MARK = "__reqio_nonblocking__"
 
 # How a resolver is called.
@@ -212,6 +213,7 @@ class Core:
         "_credentials_warned",
         "_kind",
         "debug",
+        "inline",
         "resolver",
         "settings",
         "warn_encoded",
@@ -232,6 +234,9 @@ class Core:
         self.settings = settings
         self.resolver = resolver
         self._kind = _resolver_kind(resolver, resolver_blocking)
+        #: Whether resolving needs no await (the default resolver or a non-blocking one):
+        #: :meth:`resolve_sync` may then be called from async code too.
+        self.inline = self._kind in (_DEFAULT, _INLINE)
         env = os.environ if environ is None else environ
         if debug is None:
             debug = env.get("REQIO_DEBUG", "").strip().lower() in _TRUE
@@ -244,10 +249,8 @@ class Core:
 
     # -- eligibility --------------------------------------------------------------------------
 
-    @staticmethod
-    def classify(method: str, status: int, headers: Sequence[tuple[AnyStr, AnyStr]]) -> Classified:
-        """:func:`.policy.classify`: what kind of response this is, from its start alone."""
-        return classify(method, status, headers)
+    #: :func:`.policy.classify`: what kind of response this is, from its start alone.
+    classify = staticmethod(classify)
 
     def surely_anonymous(self, request: Request) -> bool:
         """A request nobody can be identified for, known without reading the response: the
@@ -261,10 +264,10 @@ class Core:
         "nobody", as the application may have stored an identity since (re-reading is free)."""
         return self._kind != _DEFAULT or known[0] is not None
 
-    @property
-    def inline(self) -> bool:
-        """Whether resolving needs no await (the default resolver or a non-blocking one)."""
-        return self._kind == _DEFAULT or self._kind == _INLINE
+    def untouched(self, identity: Identity | None) -> bool:
+        """Whether a resolved response goes out as the application sent it, no :class:`Page`
+        needed: nobody to give a token to, and no debug header to add."""
+        return identity is None and not self.debug
 
     # -- resolving ------------------------------------------------------------------------------
 
@@ -272,7 +275,8 @@ class Core:
         """The identity for a request, resolved in this thread: ``(identity, None)``, or
         ``(None, reason)`` when it could not be known (already logged)."""
         if self._kind == _DEFAULT:
-            return self.identify(request.get(IDENTITY_KEY))
+            value = request.get(IDENTITY_KEY)
+            return _NOBODY if value is None else self.identify(value)
         assert self.resolver is not None
         if self._kind == _ASYNC:
             logger.error(
@@ -284,7 +288,7 @@ class Core:
             value = self.resolver(request)
         except Exception as exc:
             return None, _raised(exc)
-        return self._answer(value)
+        return _NOBODY if value is None else self._answer(value)
 
     async def resolve_async(self, request: Request) -> tuple[Identity | None, str | None]:
         """:meth:`resolve_sync`, under an event loop (asyncio or trio): an ``async def`` is
@@ -329,7 +333,7 @@ class Core:
     def identify(value: object) -> tuple[Identity | None, str | None]:
         """A resolver's answer as an identity; an invalid one is logged as a failure."""
         if value is None:
-            return None, None
+            return _NOBODY
         try:
             return coerce_identity(value), None
         except IdentityError as exc:

@@ -224,6 +224,10 @@ class _Response:
             identity, failure = known
         else:
             identity, failure = core.resolve_sync(self.environ)
+        if core.untouched(identity):  # nobody to give a token to: the app's own headers
+            self.mode = PASS
+            self.send_headers(self.headers)
+            return first
         where = f"{self.method} {self.environ.get('PATH_INFO', '')}" if core.debug else ""
         page = self.page = core.page(
             self.method, self.classified, self.headers, identity, failure, where

@@ -438,7 +438,7 @@ def test_anonymous_get_goes_out_without_its_headers_being_read(
     def no_decision(*args: object) -> object:
         raise AssertionError("the headers of an anonymous GET were read")
 
-    monkeypatch.setattr(core, "classify", no_decision)
+    monkeypatch.setattr(core.Core, "classify", staticmethod(no_decision))
     json = (b"content-type", b"application/json")
     for method in ("GET", "HEAD"):
         for headers in ([HTML], [HTML, (b"content-encoding", b"gzip")], [json]):

@@ -147,6 +147,14 @@ _CREDENTIALS_HINT = (
     "Authorization header itself. This warning is logged once."
 )
 
+_NOT_MODIFIED_HINT = (
+    "reqio: the application answered 304 Not Modified to a signed-in user's conditional "
+    "request, so the browser keeps a copy of the page cached without a token. The identity "
+    "was stored under 'reqio.identity' only while the application ran; to let the "
+    "middleware see it before (and remove the conditional headers), store it in an outer "
+    "layer or give the middleware a resolver that reads the session. Logged once."
+)
+
 Request = Mapping[str, Any]
 Resolver = Callable[[Any], Any]
 F = TypeVar("F", bound=Callable[..., Any])
@@ -212,6 +220,7 @@ class Core:
     __slots__ = (
         "_credentials_warned",
         "_kind",
+        "_not_modified_warned",
         "debug",
         "inline",
         "resolver",
@@ -243,6 +252,7 @@ class Core:
         self.debug = bool(debug)
         self.warn_encoded = CompressedWarning(encoded_hint)
         self._credentials_warned = False
+        self._not_modified_warned = False
 
     def __repr__(self) -> str:
         return f"Core(settings={self.settings!r}, debug={self.debug})"
@@ -328,6 +338,19 @@ class Core:
             )
             return None, RESOLVER_FAILED
         return self.identify(value)
+
+    def not_modified(self, request: Request, known: tuple[Identity | None, str | None]) -> None:
+        """A 304 to a conditional GET that looked anonymous before the application ran:
+        if the application has since stored an identity (default resolver), that user keeps a
+        copy cached without a token. Logged once, with the fix."""
+        if (
+            known[0] is None
+            and self._kind == _DEFAULT
+            and not self._not_modified_warned
+            and request.get(IDENTITY_KEY) is not None
+        ):
+            self._not_modified_warned = True
+            logger.warning(_NOT_MODIFIED_HINT)
 
     @staticmethod
     def identify(value: object) -> tuple[Identity | None, str | None]:

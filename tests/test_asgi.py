@@ -1211,3 +1211,21 @@ def test_lazy_starlette_build_fails_lifespan_startup(monkeypatch: pytest.MonkeyP
     assert "REQIO_SECRET" in failed["message"]
     with pytest.raises(ConfigurationError, match="REQIO_SECRET"):
         call(app)  # a request that still arrives (lifespan off) fails with the same message
+
+
+def test_304_for_a_user_the_app_identified_too_late_is_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        scope["reqio.identity"] = USER  # stored while handling: after the conditional check
+        await send(start((b"etag", b'"1"'), status=304))
+        await send(body(b""))
+
+    mw = middleware(app)
+    with caplog.at_level(logging.WARNING, logger="reqio_middleware"):
+        for _ in range(2):
+            out = call(mw, scope={"headers": [(b"if-none-match", b'"1"')]})
+            assert out[0]["status"] == 304
+        call(mw)  # not conditional: nothing to say
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "304" in warning and "without a token" in warning

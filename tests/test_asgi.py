@@ -274,11 +274,13 @@ def test_page_without_widget_passes_and_nothing_is_minted(streamed: bool) -> Non
 
 def test_anonymous_page_is_not_scanned(monkeypatch: pytest.MonkeyPatch) -> None:
     import reqio_middleware.config as config
+    import reqio_middleware.core as core
 
     def fail(*args: Any, **kwargs: Any) -> bytes:
         raise AssertionError("an anonymous page was scanned")
 
-    monkeypatch.setattr(config, "rewrite_html", fail)
+    monkeypatch.setattr(core, "rewrite_html", fail)
+    monkeypatch.setattr(core, "HTMLRewriter", fail)
     monkeypatch.setattr(config, "HTMLRewriter", fail)
     messages = [start(HTML), *chunked(PAGE, [40])]
     assert call(middleware(scripted(messages, identity=None))) == messages

@@ -388,3 +388,112 @@ def test_script_view_serves_the_helper() -> None:
     assert status == 200
     assert values(headers, b"content-type")[0].startswith(b"text/javascript")
     assert b"ReqioIdentity" in body
+
+
+# --- real servers, real login -------------------------------------------------------------
+
+SERVER_APPS = {
+    "gunicorn": "tests.apps.django_project.server_app:wsgi",
+    "uvicorn": "tests.apps.django_project.server_app:asgi",
+}
+
+
+@pytest.fixture(scope="module")
+def database(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A migrated SQLite database with the user ``alice`` (password ``alicealice``)."""
+    import os
+    import subprocess
+
+    env = dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE="tests.apps.django_project.server_settings",
+        REQIO_TEST_DB=str(tmp_path_factory.mktemp("django") / "db.sqlite3"),
+        PYTHONPATH=str(ROOT),
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.apps.django_project.server_app", "alice"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return {
+        "DJANGO_SETTINGS_MODULE": env["DJANGO_SETTINGS_MODULE"],
+        "REQIO_TEST_DB": env["REQIO_TEST_DB"],
+    }
+
+
+@pytest.fixture(scope="module", params=sorted(SERVER_APPS))
+def servers(request: pytest.FixtureRequest, database: dict[str, str]) -> Iterator[tuple[str, str]]:
+    """(our server's URL, the bare project's URL), one pair per server for the module."""
+    from tests.apps.servers import run
+
+    app = SERVER_APPS[request.param]
+    with (
+        run(request.param, app, env=database) as ours,
+        run(request.param, app, env={**database, "REQIO_TEST_BARE": "1"}) as bare,
+    ):
+        yield ours, bare
+
+
+def _login(client: Any, base: str) -> None:
+    """Django's LoginView with its CSRF token, as a browser submits it."""
+    assert client.get(f"{base}/login/").status_code == 200
+    response = client.post(
+        f"{base}/login/",
+        data={
+            "username": "alice",
+            "password": "alicealice",
+            "csrfmiddlewaretoken": client.cookies["csrftoken"],
+        },
+    )
+    assert response.status_code == 302, response.text
+
+
+def _server_headers(response: Any) -> list[tuple[bytes, bytes]]:
+    skip = {b"date", b"server", b"content-length"}  # gzip's anti-BREACH bytes vary the length
+    return [(k, v) for k, v in normalise(response.headers.multi_items()) if k not in skip]
+
+
+@pytest.mark.parametrize(("path", "page"), [("/page", common.PAGE), ("/stream", STREAMED)])
+def test_real_server_login_compressed_page_and_token(
+    servers: tuple[str, str], path: str, page: bytes
+) -> None:
+    import httpx
+
+    ours, _ = servers
+    with httpx.Client(headers=BROWSER, timeout=10) as client:
+        _login(client, ours)
+        response = client.get(f"{ours}{path}")
+        assert response.headers["content-encoding"] == "gzip"
+        check_token_body(response.content, page, "alice")
+        csrf = client.cookies["csrftoken"]
+        token = client.post(f"{ours}/_reqio/token", headers={"X-CSRFToken": csrf})
+    assert token.status_code == 200
+    assert decode(token.json()["token"])["sub"] == "alice"
+
+
+@pytest.mark.parametrize("path", ["/page", "/stream", "/json"])
+def test_real_server_anonymous_is_the_bare_project(servers: tuple[str, str], path: str) -> None:
+    import httpx
+
+    ours, bare = servers
+    with httpx.Client(headers=BROWSER, timeout=10) as client:
+        mine, theirs = client.get(f"{ours}{path}"), client.get(f"{bare}{path}")
+    assert (mine.status_code, mine.content) == (theirs.status_code, theirs.content)
+    assert _server_headers(mine) == _server_headers(theirs)
+
+
+def test_real_server_revalidation_after_login(servers: tuple[str, str]) -> None:
+    import httpx
+
+    ours, _ = servers
+    with httpx.Client(headers=BROWSER, timeout=10) as client:
+        etag = client.get(f"{ours}/page").headers["etag"]
+        assert client.get(f"{ours}/page", headers={"If-None-Match": etag}).status_code == 304
+        _login(client, ours)
+        response = client.get(f"{ours}/page", headers={"If-None-Match": etag})
+    assert response.status_code == 200
+    check_token_body(response.content, common.PAGE, "alice")

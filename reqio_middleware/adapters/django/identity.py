@@ -20,7 +20,14 @@ from reqio_middleware.identity import Identity, coerce_identity
 
 from .conf import user_identity_function
 
-__all__ = ["aidentity_of", "default_identity", "identity_for", "identity_of"]
+__all__ = [
+    "Lookup",
+    "aidentity_of",
+    "default_identity",
+    "forget_anonymous_lookup",
+    "identity_for",
+    "identity_of",
+]
 
 
 def default_identity(user: Any) -> Identity:
@@ -90,3 +97,31 @@ async def _auser(request: Any) -> Any:
 def _evaluated(user: Any) -> Any:
     bool(user.is_authenticated)  # loads the lazy user from the session
     return user
+
+
+class Lookup:
+    """What looking the user up changes on the request, noted before the lookup.
+
+    An anonymous page must leave as the project without Reqio would send it, but reading
+    ``request.user`` opens the session, and ``SessionMiddleware`` then adds ``Vary: Cookie``.
+    When the user turns out anonymous, :func:`forget_anonymous_lookup` puts back the session's
+    ``accessed`` flag and the unevaluated lazy user, so only what the view itself read counts.
+    """
+
+    __slots__ = ("accessed", "cached", "lazy", "session")
+
+    def __init__(self, request: Any) -> None:
+        self.session = request.__dict__.get("session")
+        self.accessed = getattr(self.session, "accessed", True)
+        user = request.__dict__.get("user")
+        self.lazy = user if isinstance(user, LazyObject) and user._wrapped is empty else None
+        self.cached = "_acached_user" in request.__dict__
+
+
+def forget_anonymous_lookup(request: Any, lookup: Lookup) -> None:
+    if not lookup.accessed:
+        lookup.session.accessed = False
+    if lookup.lazy is not None:
+        lookup.lazy._wrapped = empty
+    if not lookup.cached:
+        request.__dict__.pop("_acached_user", None)

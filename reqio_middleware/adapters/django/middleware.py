@@ -42,7 +42,7 @@ from reqio_middleware.policy import (
 from reqio_middleware.rewriter import HTMLRewriter
 
 from .conf import reqio_settings, user_identity_function
-from .identity import aidentity_of, identity_of
+from .identity import Lookup, aidentity_of, forget_anonymous_lookup, identity_of
 
 __all__ = ["ReqioMiddleware"]
 
@@ -100,18 +100,26 @@ class ReqioMiddleware:
         return action is REWRITE_ACTION
 
     def _identity(self, request: Any) -> Identity | None:
+        lookup = Lookup(request)
         try:
-            return identity_of(request)
+            identity = identity_of(request)
         except Exception as exc:
             _resolver_failed(exc)
-            return None
+            identity = None
+        if identity is None:
+            forget_anonymous_lookup(request, lookup)
+        return identity
 
     async def _aidentity(self, request: Any) -> Identity | None:
+        lookup = Lookup(request)
         try:
-            return await aidentity_of(request)
+            identity = await aidentity_of(request)
         except Exception as exc:
             _resolver_failed(exc)
-            return None
+            identity = None
+        if identity is None:
+            forget_anonymous_lookup(request, lookup)
+        return identity
 
     def _finish(
         self, request: Any, response: Any, identity: Identity | None, held: dict[str, str] | None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -121,3 +122,53 @@ def test_a_misconfigured_router_fails_when_built(monkeypatch: pytest.MonkeyPatch
     monkeypatch.delenv("REQIO_SECRET", raising=False)
     with pytest.raises(ConfigurationError, match="REQIO_SECRET"):
         token_router(fastapi_deps_app.current_identity, project_id=common.PROJECT_ID)
+
+
+# --- real servers, real login -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module", params=["uvicorn", "hypercorn"])
+def servers(request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
+    """(our server's URL, the bare app's URL), one pair per server for the module."""
+    from tests.apps.servers import run
+
+    with (
+        run(request.param, "tests.apps.fastapi_deps_app:server_app") as ours,
+        run(request.param, "tests.apps.fastapi_deps_app:bare_server_app") as bare,
+    ):
+        yield ours, bare
+
+
+def _server_headers(response: Any) -> list[tuple[bytes, bytes]]:
+    skip = {b"date", b"server", b"content-length"}  # gzip's timestamp may change the length
+    return [(k, v) for k, v in normalise(response.headers.multi_items()) if k not in skip]
+
+
+@pytest.mark.parametrize(
+    ("path", "page"), [("/page", common.PAGE), ("/stream", common.page("Streamed"))]
+)
+def test_real_server_login_compressed_page_and_token(
+    servers: tuple[str, str], path: str, page: bytes
+) -> None:
+    import httpx
+
+    ours, _ = servers
+    with httpx.Client(headers=BROWSER, timeout=10) as client:
+        assert client.post(f"{ours}/login", params={"user": "alice"}).status_code == 200
+        response = client.get(f"{ours}{path}")
+        assert response.headers["content-encoding"] == "gzip"
+        check_token_body(response.content, page, "alice")
+        token = client.post(f"{ours}/_reqio/token")
+    assert token.status_code == 200
+    assert decode(token.json()["token"])["sub"] == "alice"
+
+
+@pytest.mark.parametrize("path", ["/page", "/stream", "/json"])
+def test_real_server_anonymous_is_the_bare_app(servers: tuple[str, str], path: str) -> None:
+    import httpx
+
+    ours, bare = servers
+    with httpx.Client(headers=BROWSER, timeout=10) as client:
+        mine, theirs = client.get(f"{ours}{path}"), client.get(f"{bare}{path}")
+    assert (mine.status_code, mine.content) == (theirs.status_code, theirs.content)
+    assert _server_headers(mine) == _server_headers(theirs)

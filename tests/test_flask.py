@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import sys
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -248,3 +249,51 @@ def test_older_wrap_still_works_and_says_it_is_deprecated() -> None:
         wrap(app, secret=common.SECRET, project_id=common.PROJECT_ID)
     _, _, body = fetch(app, "/page", user="gus")
     check_token_body(body, common.PAGE, "gus")
+
+
+# --- real servers, real login -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module", params=["gunicorn-gthread", "waitress"])
+def servers(request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
+    """(our server's URL, the bare app's URL), one pair per server for the module."""
+    from tests.apps.servers import run
+
+    with (
+        run(request.param, "tests.apps.flask_ext_app:server_app") as ours,
+        run(request.param, "tests.apps.flask_ext_app:bare_server_app") as bare,
+    ):
+        yield ours, bare
+
+
+def _server_headers(response: Any) -> list[tuple[bytes, bytes]]:
+    skip = {b"date", b"server"}
+    return [(k, v) for k, v in normalise(response.headers.multi_items()) if k not in skip]
+
+
+@pytest.mark.parametrize(("path", "page"), [("/page", common.PAGE), ("/stream", STREAMED)])
+def test_real_server_login_compressed_page_and_token(
+    servers: tuple[str, str], path: str, page: bytes
+) -> None:
+    import httpx
+
+    ours, _ = servers
+    with httpx.Client(headers=BROWSER, timeout=10) as client:
+        assert client.post(f"{ours}/login", params={"user": "alice"}).status_code == 200
+        response = client.get(f"{ours}{path}")
+        assert response.headers["content-encoding"] in ("br", "gzip")
+        check_token_body(response.content, page, "alice")
+        token = client.post(f"{ours}{TOKEN_PATH}")
+    assert token.status_code == 200
+    assert decode(token.json()["token"])["sub"] == "alice"
+
+
+@pytest.mark.parametrize("path", ["/page", "/stream", "/json", "/file"])
+def test_real_server_anonymous_is_the_bare_app(servers: tuple[str, str], path: str) -> None:
+    import httpx
+
+    ours, bare = servers
+    with httpx.Client(headers=BROWSER, timeout=10) as client:
+        mine, theirs = client.get(f"{ours}{path}"), client.get(f"{bare}{path}")
+    assert (mine.status_code, mine.content) == (theirs.status_code, theirs.content)
+    assert _server_headers(mine) == _server_headers(theirs)

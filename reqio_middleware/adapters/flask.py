@@ -164,8 +164,13 @@ class _State:
         return response
 
     def _identity(self) -> Identity | None:
+        from flask import session
+
+        # Loading the user opens the session, and Flask then adds "Vary: Cookie"; an anonymous
+        # page must leave as it would without Reqio, so only what the app read counts.
+        accessed = getattr(session, "accessed", True)
         try:
-            return self.reqio.identity()
+            identity = self.reqio.identity()
         except Exception as exc:
             logger.error(
                 "reqio: the identity loader raised %s: %s; the response goes out without a token",
@@ -173,7 +178,10 @@ class _State:
                 exc,
                 exc_info=exc,
             )
-            return None
+            identity = None
+        if identity is None and not accessed:
+            session.accessed = False  # type: ignore[attr-defined,unused-ignore]
+        return identity
 
     def _stamp(self, response: Response, identity: Identity) -> bool:
         from werkzeug.datastructures import Headers

@@ -81,3 +81,8 @@ def build(*, reqio: bool = True) -> FastAPI:
     app.add_middleware(GZipMiddleware, minimum_size=0)
     app.add_middleware(SessionMiddleware, secret_key="session-key-not-the-reqio-secret")
     return app
+
+
+#: For the real-server tests.
+server_app = build()
+bare_server_app = build(reqio=False)

@@ -79,3 +79,8 @@ def _routes(app: Flask) -> None:
         response = jsonify(items=[1, 2, 3])
         response.set_etag("json-v1")
         return response
+
+
+#: For the real-server tests: Flask-Compress on, with and without Reqio.
+server_app = build(compress="before")
+bare_server_app = build(reqio=False, compress="before")

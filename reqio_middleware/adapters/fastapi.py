@@ -39,7 +39,8 @@ from starlette.responses import Response
 
 from reqio_middleware import endpoint
 from reqio_middleware.adapters import IDENTITY_KEY
-from reqio_middleware.config import ResolverFailure, Settings
+from reqio_middleware.adapters._endpoint import identity_reply
+from reqio_middleware.config import Settings
 from reqio_middleware.tokens import Minter
 
 __all__ = ["remember_identity", "token_router"]
@@ -82,13 +83,7 @@ def token_router(
     )
 
     async def reqio_token(value: Annotated[Any, Depends(identity)]) -> Response:
-        try:
-            found = settings.identify(value)
-        except ResolverFailure:
-            return _response(endpoint.failure())
-        if found is None:
-            return _response(endpoint.anonymous())
-        return _response(endpoint.token(settings, found))
+        return _response(identity_reply(settings, value))
 
     async def reqio_script(request: Request) -> Response:
         return _response(endpoint.script(request.method))

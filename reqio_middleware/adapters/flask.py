@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from reqio_middleware import endpoint
 from reqio_middleware.adapters import IDENTITY_KEY
 from reqio_middleware.adapters._config import build_settings
+from reqio_middleware.adapters._endpoint import token_reply
 from reqio_middleware.config import Settings
 from reqio_middleware.identity import Identity, coerce_identity
 from reqio_middleware.policy import REWRITE_ACTION, classify, edit_headers
@@ -204,25 +205,16 @@ class _State:
     def token_view(self) -> Response:
         from flask import request
 
-        refusal = endpoint.check_request(
-            request.method,
+        reply = token_reply(
+            self.settings,
+            self.reqio.identity,
+            method=request.method,
             sec_fetch_site=request.headers.get("Sec-Fetch-Site"),
             origin=request.headers.get("Origin"),
             scheme=request.scheme,
             host=request.host,
         )
-        if refusal is not None:
-            return _response(refusal)
-        try:
-            identity = self.reqio.identity()
-        except Exception as exc:
-            logger.error(
-                "reqio: the identity loader raised %s: %s", type(exc).__name__, exc, exc_info=exc
-            )
-            return _response(endpoint.failure())
-        if identity is None:
-            return _response(endpoint.anonymous())
-        return _response(endpoint.token(self.settings, identity))
+        return _response(reply)
 
     def script_view(self) -> Response:
         from flask import request

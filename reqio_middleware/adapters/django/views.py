@@ -12,47 +12,32 @@ this site) is refused with 403 before the user is looked up.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from django.http import HttpResponse  # type: ignore[import-untyped,unused-ignore]
 
 from reqio_middleware import endpoint
+from reqio_middleware.adapters._endpoint import token_reply
 
 from .conf import reqio_settings
 from .identity import identity_of
 
 __all__ = ["script_view", "token_view"]
 
-logger = logging.getLogger("reqio_middleware")
-
 
 def token_view(request: Any) -> Any:
     """``GET``/``POST``: ``{"token", "expires_at"}`` for ``request.user``; 401 when anonymous."""
-    settings = reqio_settings()
     meta = request.META
-    refusal = endpoint.check_request(
-        request.method,
+    reply = token_reply(
+        reqio_settings(),
+        lambda: identity_of(request),
+        method=request.method,
         sec_fetch_site=meta.get("HTTP_SEC_FETCH_SITE"),
         origin=meta.get("HTTP_ORIGIN"),
         scheme=request.scheme,
         host=_host(request),
     )
-    if refusal is not None:
-        return _response(refusal)
-    try:
-        identity = identity_of(request)
-    except Exception as exc:
-        logger.error(
-            "reqio: finding the identity of request.user raised %s: %s",
-            type(exc).__name__,
-            exc,
-            exc_info=exc,
-        )
-        return _response(endpoint.failure())
-    if identity is None:
-        return _response(endpoint.anonymous())
-    return _response(endpoint.token(settings, identity))
+    return _response(reply)
 
 
 def script_view(request: Any) -> Any:

@@ -345,18 +345,39 @@ def test_single_body_without_length_gets_one() -> None:
     assert header(out, b"content-length") == [str(len(expected(PAGE))).encode()]
 
 
-def test_body_within_the_window_gets_exact_length() -> None:
+def test_body_in_pieces_streams_without_length_even_when_declared() -> None:
+    # One rule for every front door: exact only when the first piece is the whole body.
     page = PAGE + b"z" * 200_000 + TAG  # several messages, as Django sends anything over 64 KiB
     out = call(middleware(scripted([start(HTML, cl(len(page))), *chunked(page, [5, 60, 65536])])))
     assert body_of(out) == expected(page)
-    assert header(out, b"content-length") == [str(len(expected(page))).encode()]
+    assert header(out, b"content-length") == []
+    assert header(out, b"cache-control") == [b"private, no-store"]
     assert_complete(out)
 
 
-def test_short_body_in_pieces_gets_exact_length() -> None:
-    out = call(middleware(scripted([start(HTML, cl(len(PAGE))), *chunked(PAGE, [5, 60, 90])])))
+def test_short_body_in_pieces_is_sent_as_it_comes() -> None:
+    messages = [start(HTML, cl(len(PAGE))), *chunked(PAGE, [5, 60, 90])]
+    sent: list[int] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        scope["reqio.identity"] = USER
+        for message in messages:
+            await send(message)
+            sent.append(len(out))
+
+    out: list[Message] = []
+
+    async def server_send(message: Message) -> None:
+        out.append(message)
+
+    async def receive() -> Message:
+        return {"type": "http.disconnect"}
+
+    scope = {"type": "http", "method": "GET", "path": "/"}
+    asyncio.run(middleware(app)(scope, receive, server_send))
+    # Every body message the app sends reaches the server before the app sends the next one.
+    assert sent == [0, 2, 3, 4, 5]
     assert body_of(out) == expected(PAGE)
-    assert header(out, b"content-length") == [str(len(expected(PAGE))).encode()]
     assert_complete(out)
 
 
@@ -409,36 +430,59 @@ def test_anonymous_get_goes_out_without_its_headers_being_read(
 ) -> None:
     # Nothing under 'reqio.identity' and the default resolver: nobody to give a token to,
     # so not even the decision runs; compressed HTML does not warn (no token is lost).
-    from reqio_middleware import asgi
+    from reqio_middleware import core
 
     def no_decision(*args: object) -> object:
         raise AssertionError("the headers of an anonymous GET were read")
 
-    monkeypatch.setattr(asgi, "classify", no_decision)
+    monkeypatch.setattr(core, "classify", no_decision)
     json = (b"content-type", b"application/json")
-    for headers in ([HTML], [HTML, (b"content-encoding", b"gzip")], [json]):
-        messages = [start(*headers), body(PAGE)]
-        with caplog.at_level(logging.WARNING, logger="reqio_middleware"):
-            out = call(middleware(scripted(messages, identity=None)))
-        assert all(a is b for a, b in zip(out, messages, strict=True))
+    for method in ("GET", "HEAD"):
+        for headers in ([HTML], [HTML, (b"content-encoding", b"gzip")], [json]):
+            messages = [start(*headers), body(PAGE)]
+            with caplog.at_level(logging.WARNING, logger="reqio_middleware"):
+                out = call(middleware(scripted(messages, identity=None)), method=method)
+            assert all(a is b for a, b in zip(out, messages, strict=True))
     assert caplog.records == []
 
 
-def test_anonymous_head_still_gets_the_header_edits() -> None:
-    messages = [start(HTML, cl(len(PAGE))), body(PAGE)]
-    out = call(middleware(scripted(messages, identity=None)), method="HEAD")
-    assert header(out, b"cache-control") == [b"private, no-store"]
-    assert header(out, b"content-length") == []
+@pytest.mark.parametrize("with_body", [True, False])
+def test_anonymous_head_keeps_the_apps_headers(with_body: bool) -> None:
+    resolver = Counter(None)
+    messages = [
+        start(HTML, cl(len(PAGE)), (b"cache-control", b"public, max-age=60"), (b"etag", b'"1"')),
+        body(PAGE if with_body else b""),
+    ]
+    out = call(middleware(scripted(messages, identity=None), resolver=resolver), method="HEAD")
+    assert out == messages
+    assert resolver.calls == 1  # asked, so that a signed-in HEAD can match its GET
 
 
-def test_head_gets_header_edits_and_no_token() -> None:
-    resolver = Counter()
+def test_signed_in_head_with_its_body_has_the_gets_headers_and_no_body() -> None:
     messages = [start(HTML, cl(len(PAGE)), (b"etag", b'"1"')), body(PAGE)]
-    out = call(middleware(scripted(messages), resolver=resolver), method="HEAD")
-    assert body_of(out) == PAGE
+    resolver = Counter()
+    head = call(middleware(scripted(messages), resolver=resolver), method="HEAD")
+    get = call(middleware(scripted(messages), resolver=Counter()))
+    assert body_of(head) == b""
+    assert headers_of(head) == headers_of(get)
+    assert header(head, b"content-length") == [str(len(expected(PAGE))).encode()]
+    assert resolver.calls == 1
+
+
+def test_signed_in_head_without_body_gets_the_edits_without_length() -> None:
+    messages = [start(HTML, cl(len(PAGE)), (b"etag", b'"1"')), body(b"")]
+    out = call(middleware(scripted(messages), resolver=Counter()), method="HEAD")
+    assert body_of(out) == b""
     assert header(out, b"content-length") == [] and header(out, b"etag") == []
     assert header(out, b"cache-control") == [b"private, no-store"]
-    assert resolver.calls == 0
+
+
+def test_streamed_signed_in_head_sends_no_body_bytes() -> None:
+    messages = [start(HTML), *chunked(PAGE, [10, 100])]
+    out = call(middleware(scripted(messages)), method="HEAD")
+    assert body_of(out) == b""
+    assert header(out, b"cache-control") == [b"private, no-store"]
+    assert_complete(out)
 
 
 chunkings = st.lists(st.integers(min_value=1, max_value=len(PAGE) - 1), max_size=12)
@@ -692,7 +736,7 @@ def test_unknown_messages_are_forwarded_untouched_when_passing() -> None:
 
 def test_zerocopysend_in_a_held_page_replays_it_untouched() -> None:
     zero = {"type": "http.response.zerocopysend", "file": 3, "more_body": False}
-    messages = [start(HTML, cl(len(PAGE) + 10)), body(PAGE, True), zero]
+    messages = [start(HTML, cl(len(PAGE))), zero]
     assert call(middleware(scripted(messages))) == messages
 
 
@@ -748,7 +792,8 @@ def test_app_raising_before_start_propagates_with_nothing_sent() -> None:
 
 
 def test_app_raising_while_held_releases_what_it_sent() -> None:
-    messages = [start(HTML, cl(len(PAGE))), body(PAGE[:40], True)]
+    trailer = {"type": "http.response.trailers", "headers": [], "more_trailers": False}
+    messages = [start(HTML, cl(len(PAGE))), trailer]
     out: list[Message] = []
 
     async def send(message: Message) -> None:
@@ -763,8 +808,17 @@ def test_app_raising_while_held_releases_what_it_sent() -> None:
     assert out == messages
 
 
-def test_app_returning_mid_body_releases_what_it_sent() -> None:
-    messages = [start(HTML, cl(len(PAGE))), body(PAGE[:40], True)]
+def test_app_raising_mid_stream_flushes_the_rewriter() -> None:
+    messages = [start(HTML), body(PAGE[:40], True)]
+    with pytest.raises(RuntimeError, match="boom"):
+        out = call(middleware(scripted(messages, raise_after=True)))
+    out = call(middleware(scripted(messages)))
+    assert body_of(out) == PAGE[:40]
+    assert header(out, b"cache-control") == [b"private, no-store"]
+
+
+def test_app_returning_before_its_body_releases_what_it_sent() -> None:
+    messages = [start(HTML, cl(len(PAGE)))]
     assert call(middleware(scripted(messages))) == messages
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from reqio_middleware.config import ConfigurationError, Settings
 from reqio_middleware.rewriter import DEFAULT_WIDGET_SRC
 
-__all__ = ["KEYS", "Lookup", "build_settings"]
+__all__ = ["KEYS", "Lookup", "build_settings", "debug_flag"]
 
 #: Every key an integration reads, in the order a message lists them.
 KEYS = (
@@ -24,6 +24,7 @@ KEYS = (
     "REQIO_WIDGET_SRC",
     "REQIO_TTL",
     "REQIO_TOKEN_PATH",
+    "REQIO_DEBUG",
 )
 
 #: ``lookup(key)``: the framework's value for ``key``, or ``None`` when it is not set there.
@@ -74,6 +75,14 @@ def build_settings(lookup: Lookup, where: str, *, token_path: bool = False) -> S
         if key is None:
             raise
         raise ConfigurationError(f"{key} in {where} (or the environment): {exc}") from None
+
+
+def debug_flag(lookup: Lookup) -> bool:
+    """``REQIO_DEBUG``: a bool, or a string such as ``"1"``/``"true"`` (the environment's)."""
+    value = _reader(lookup)("REQIO_DEBUG")
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
 
 
 def _reader(lookup: Lookup) -> Callable[[str], object]:

@@ -35,18 +35,18 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from reqio_middleware import endpoint
 from reqio_middleware.adapters import IDENTITY_KEY
-from reqio_middleware.adapters._config import build_settings
+from reqio_middleware.adapters._config import build_settings, debug_flag
 from reqio_middleware.adapters._endpoint import token_reply
+from reqio_middleware.adapters._responses import Headers, Outcome, ResponseDriver, stream_sync
 from reqio_middleware.config import Settings
+from reqio_middleware.core import CONDITIONAL_ENVIRON, Core
 from reqio_middleware.identity import Identity, coerce_identity
-from reqio_middleware.policy import REWRITE_ACTION, classify, edit_headers
-from reqio_middleware.rewriter import HTMLRewriter
+from reqio_middleware.policy import PASS_ACTION
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -70,7 +70,12 @@ _Loader = TypeVar("_Loader", bound=IdentityLoader)
 
 _EXTENSION = "reqio"
 _LEGACY_EXTENSION = "reqio_identity_loader"  # the older init_app()/wrap()
-_VALIDATORS = ("HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE")
+_HELD = "reqio.validators"  # the environ key of the validators set aside
+_ENCODED_HINT = (
+    "reqio: a signed-in user's HTML page reached the Reqio extension compressed "
+    "(Content-Encoding: %s) and went out without a token: an after_request hook compressed it "
+    "before Reqio's. This warning is logged once."
+)
 _CACHED_VALIDATORS = ("if_none_match", "if_modified_since")
 
 
@@ -104,7 +109,7 @@ class Reqio:
     def init_app(self, app: Flask) -> None:
         """Read ``app.config`` (raising, with the key, if it cannot work) and hook into ``app``."""
         settings = build_settings(app.config.get, "app.config", token_path=True)
-        state = _State(self, settings)
+        state = _State(self, settings, debug_flag(app.config.get))
         app.extensions[_EXTENSION] = state
         # First of the app's before_request hooks, so that nothing earlier can skip it; it
         # registers the rewrite to run before every after_request hook.
@@ -121,12 +126,13 @@ class Reqio:
         return coerce_identity(self._load_identity())
 
 
-@dataclass
 class _State:
-    """One app's settings and hooks (``app.extensions["reqio"]``)."""
+    """One app's settings, core and hooks (``app.extensions["reqio"]``)."""
 
-    reqio: Reqio
-    settings: Settings
+    def __init__(self, reqio: Reqio, settings: Settings, debug: bool) -> None:
+        self.reqio = reqio
+        self.settings = settings
+        self.driver = ResponseDriver(Core(settings, encoded_hint=_ENCODED_HINT, debug=debug))
 
     def before_request(self) -> None:
         from flask import after_this_request, request
@@ -134,8 +140,8 @@ class _State:
         environ = request.environ
         if (
             request.method in ("GET", "HEAD")
-            and ("HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MODIFIED_SINCE" in environ)
-            and self._identity() is not None
+            and any(name in environ for name in CONDITIONAL_ENVIRON)
+            and self._identity()[0] is not None
         ):
             _set_validators_aside(request)
         after_this_request(self.after_request)
@@ -143,16 +149,38 @@ class _State:
     def after_request(self, response: Response) -> Response:
         from flask import request
 
-        held = request.environ.pop("reqio.validators", None)
+        held = request.environ.pop(_HELD, None)
         if held is not None:
             _restore_validators(request, held)
+        # A HEAD is decided as its GET: Flask renders its body, the server drops it.
         method = "GET" if request.method == "HEAD" else request.method
-        action = classify(method, response.status_code, response.headers.items())[0]
+        headers = list(response.headers.items())
+        classified = self.driver.needs_identity(method, response.status_code, headers)
+        stamped = False
+        if classified is not None:
+            stamped = self._stamp(response, method, classified, headers)
+        if not stamped and held is not None and _has_validators(response):
+            response.make_conditional(request.environ)
+        return response
+
+    def _stamp(self, response: Response, method: str, classified: Any, headers: Headers) -> bool:
+        from flask import request
+
+        identity, failed = (None, False)
+        if classified[0] is not PASS_ACTION:
+            identity, failed = self._identity()
         try:
-            if action is REWRITE_ACTION:
-                identity = self._identity()
-                if identity is not None and self._stamp(response, identity):
-                    return response
+            outcome = self.driver.decide(
+                method,
+                classified,
+                headers,
+                identity,
+                failed,
+                streaming=response.is_streamed,
+                body=response.get_data,
+                where=f"{request.method} {request.path}",
+            )
+            _apply(response, outcome)
         except Exception as exc:  # never a 500 because of us
             logger.error(
                 "reqio: could not stamp the page, it goes out without a token: %s: %s",
@@ -160,18 +188,17 @@ class _State:
                 exc,
                 exc_info=exc,
             )
-        if held is not None and ("ETag" in response.headers or "Last-Modified" in response.headers):
-            response.make_conditional(request.environ)
-        return response
+            return False
+        return outcome.stamped
 
-    def _identity(self) -> Identity | None:
+    def _identity(self) -> tuple[Identity | None, bool]:
         from flask import session
 
         # Loading the user opens the session, and Flask then adds "Vary: Cookie"; an anonymous
         # page must leave as it would without Reqio, so only what the app read counts.
         accessed = getattr(session, "accessed", True)
         try:
-            identity = self.reqio.identity()
+            identity, failed = self.reqio.identity(), False
         except Exception as exc:
             logger.error(
                 "reqio: the identity loader raised %s: %s; the response goes out without a token",
@@ -179,28 +206,10 @@ class _State:
                 exc,
                 exc_info=exc,
             )
-            identity = None
+            identity, failed = None, True
         if identity is None and not accessed:
             session.accessed = False  # type: ignore[attr-defined,unused-ignore]
-        return identity
-
-    def _stamp(self, response: Response, identity: Identity) -> bool:
-        from werkzeug.datastructures import Headers
-
-        if response.is_streamed:
-            original = response.response
-            chunks = response.iter_encoded()
-            closers = [original.close] if hasattr(original, "close") else []
-            response.response = _Stream(_rewrite(chunks, self.settings.rewriter(identity)), closers)
-            response.headers = Headers(edit_headers(list(response.headers.items()), None))
-            return True
-        new = self.settings.rewrite(response.get_data(), identity)
-        if new is None:  # no widget tag, or the minter refused (logged)
-            return False
-        response.set_data(new)
-        length = len(new) if "Content-Length" in response.headers else None
-        response.headers = Headers(edit_headers(list(response.headers.items()), length))
-        return True
+        return identity, failed
 
     def token_view(self) -> Response:
         from flask import request
@@ -222,34 +231,41 @@ class _State:
         return _response(endpoint.script(request.method))
 
 
+def _apply(response: Response, outcome: Outcome) -> None:
+    from werkzeug.datastructures import Headers as WerkzeugHeaders
+
+    if outcome.page is not None:
+        original = response.response
+        chunks = stream_sync(outcome.page, response.iter_encoded())
+        response.response = _Stream(chunks, getattr(original, "close", None))
+    elif outcome.body is not None:
+        response.set_data(outcome.body)
+    if outcome.headers is not None:
+        response.headers = WerkzeugHeaders(outcome.headers)
+
+
 class _Stream:
     """A streamed body through the rewriter; closing it closes the view's iterable."""
 
-    def __init__(self, chunks: Iterator[bytes], closers: list[Callable[[], object]]) -> None:
+    def __init__(self, chunks: Iterator[bytes], close: Callable[[], object] | None) -> None:
         self._chunks = chunks
-        self._closers = closers
+        self._close = close
 
     def __iter__(self) -> Iterator[bytes]:
         return self._chunks
 
     def close(self) -> None:
-        for close in self._closers:
-            close()
+        if self._close is not None:
+            self._close()
 
 
-def _rewrite(chunks: Iterable[bytes], rewriter: HTMLRewriter) -> Iterator[bytes]:
-    for chunk in chunks:
-        out = rewriter.feed(chunk)
-        if out:
-            yield out
-    rest = rewriter.close()
-    if rest:
-        yield rest
+def _has_validators(response: Response) -> bool:
+    return "ETag" in response.headers or "Last-Modified" in response.headers
 
 
 def _set_validators_aside(request: Any) -> None:
     environ = request.environ
-    environ["reqio.validators"] = {k: environ.pop(k) for k in _VALIDATORS if k in environ}
+    environ[_HELD] = {k: environ.pop(k) for k in CONDITIONAL_ENVIRON if k in environ}
     for name in _CACHED_VALIDATORS:
         request.__dict__.pop(name, None)
 

@@ -16,11 +16,11 @@ from django.core.exceptions import ImproperlyConfigured  # type: ignore[import-u
 from django.core.signals import setting_changed  # type: ignore[import-untyped,unused-ignore]
 from django.utils.module_loading import import_string  # type: ignore[import-untyped,unused-ignore]
 
-from reqio_middleware.adapters._config import build_settings
+from reqio_middleware.adapters._config import build_settings, debug_flag
 from reqio_middleware.config import ConfigurationError, Settings
 from reqio_middleware.identity import Identity
 
-__all__ = ["ToIdentity", "reqio_settings", "user_identity_function"]
+__all__ = ["ToIdentity", "reqio_debug", "reqio_settings", "user_identity_function"]
 
 #: ``REQIO_USER_IDENTITY``: a signed-in user -> Identity, mapping, or None (no token).
 ToIdentity = Callable[[Any], "Identity | Mapping[str, Any] | None"]
@@ -33,6 +33,11 @@ def reqio_settings() -> Settings:
         return build_settings(lambda key: getattr(settings, key, None), "settings.py")
     except ConfigurationError as exc:
         raise ImproperlyConfigured(str(exc)) from None
+
+
+def reqio_debug() -> bool:
+    """``REQIO_DEBUG``: each page says what happened to it in a ``Reqio-Debug`` header."""
+    return debug_flag(lambda key: getattr(settings, key, None))
 
 
 @lru_cache(maxsize=1)

@@ -54,7 +54,9 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+# What is wrapped: any ASGI app, whatever its framework's own types for the three (Quart and
+# Litestar type scopes as TypedDicts, which a MutableMapping parameter would refuse).
+ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
 Resolver = Callable[[Scope], Any]
 Known = tuple[Identity | None, str | None]
 

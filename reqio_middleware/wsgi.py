@@ -46,7 +46,9 @@ class StartResponse(Protocol):
     ) -> Write: ...
 
 
-WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
+# What is wrapped: any WSGI app, whatever its framework's type for start_response (Falcon's,
+# wsgiref.types.StartResponse), which the StartResponse protocol given to it may not match.
+WSGIApp = Callable[[Environ, Any], Iterable[bytes]]
 Resolver = Callable[[Environ], Any]
 
 _ENCODED_HINT = (

@@ -41,8 +41,8 @@ async def reqio_token(request: Request[Any, Any, Any]) -> Response[bytes]:
 
 
 @post("/login")
-async def login(request: Request[Any, Any, Any], user: str) -> None:  # your own login
-    request.set_session({"user": user})
+async def login(request: Request[Any, Any, Any]) -> None:  # your own login
+    request.set_session({"user": request.query_params["user"]})
 
 
 @get("/", media_type="text/html")

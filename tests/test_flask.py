@@ -130,6 +130,20 @@ def test_the_user_is_loaded_only_for_pages_that_can_carry_a_token() -> None:
     assert calls == ["/page"]
 
 
+def test_a_view_that_signs_the_user_in_renders_their_token() -> None:
+    import flask_login
+
+    app = flask_ext_app.build()
+
+    @app.get("/magic-link")
+    def magic_link() -> str:
+        flask_login.login_user(flask_ext_app.User("hal"))
+        return common.PAGE.decode()
+
+    _, _, body = fetch(app, "/magic-link")
+    check_token_body(body, common.PAGE, "hal")
+
+
 def test_head_has_the_headers_of_its_get() -> None:
     app = flask_ext_app.build(compress="after")
     get = fetch(app, "/page", user="bob")

@@ -497,3 +497,62 @@ def test_real_server_revalidation_after_login(servers: tuple[str, str]) -> None:
         response = client.get(f"{ours}/page", headers={"If-None-Match": etag})
     assert response.status_code == 200
     check_token_body(response.content, common.PAGE, "alice")
+
+
+WIDGET_SELECTOR = 'script[src="https://reqio.app/widget.js"][data-project-id="proj_abc123"]'
+
+
+@pytest.fixture
+def tab(browser: Any) -> Iterator[Any]:
+    """A fresh Chromium context with its HTTP cache (no request routing, which would turn the
+    cache off); the widget's host is unreachable from tests, so its script just fails."""
+    context = browser.new_context()
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+def test_browser_revisit_and_reload_after_login(tab: Any, servers: tuple[str, str]) -> None:
+    """Anonymous visit (cached with its ETag), login through the form, revisit, reload: the
+    browser revalidates, and must get the page with the user's token, never the 304."""
+    base = servers[0]
+    statuses: list[int] = []
+    tab.on("response", lambda r: statuses.append(r.status) if r.url == f"{base}/page" else None)
+    sent: list[str | None] = []
+    tab.on(
+        "request",
+        lambda r: sent.append(r.headers.get("if-none-match")) if r.url == f"{base}/page" else None,
+    )
+    tab.goto(f"{base}/page", wait_until="domcontentloaded")
+    assert tab.get_attribute(WIDGET_SELECTOR, "data-identity-token") is None
+    tab.goto(f"{base}/login/", wait_until="domcontentloaded")
+    tab.fill("input[name=username]", "alice")
+    tab.fill("input[name=password]", "alicealice")
+    with tab.expect_navigation(url=f"{base}/page", wait_until="domcontentloaded"):
+        tab.click("button")
+    # "domcontentloaded": the widget's script (unreachable here) need not fail first.
+    for visit in (
+        lambda: tab.goto(f"{base}/page", wait_until="domcontentloaded"),
+        lambda: tab.reload(wait_until="domcontentloaded"),
+    ):
+        visit()
+        token = tab.get_attribute(WIDGET_SELECTOR, "data-identity-token")
+        assert token is not None
+        assert decode(token)["sub"] == "alice"
+    assert 304 not in statuses[1:], statuses
+
+
+def test_browser_helper_posts_with_the_csrf_token(tab: Any, servers: tuple[str, str]) -> None:
+    base = servers[0]
+    tab.goto(f"{base}/login/", wait_until="domcontentloaded")
+    tab.fill("input[name=username]", "alice")
+    tab.fill("input[name=password]", "alicealice")
+    with tab.expect_navigation(url=f"{base}/page", wait_until="domcontentloaded"):
+        tab.click("button")
+    tab.goto(f"{base}/helper", wait_until="domcontentloaded")
+    tab.wait_for_function("() => window.ReqioIdentity !== undefined", timeout=10_000)
+    with tab.expect_response(f"{base}/_reqio/token") as answer:
+        tab.evaluate("() => window.ReqioIdentity.refresh()")
+    assert answer.value.status == 200
+    assert decode(answer.value.json()["token"])["sub"] == "alice"

@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib.auth.views import LoginView
 from django.urls import path
 
-from reqio_middleware.adapters.django import token_view
+from reqio_middleware.adapters.django import script_view, token_view
 
 from . import views
 
@@ -22,5 +22,7 @@ urlpatterns = [
     path("page", views.user_page),
     path("stream", views.user_stream),
     path("json", views.json_page),
+    path("helper", views.helper_page),
     path("_reqio/token", token_view),
+    path("_reqio/token.js", script_view),
 ]

@@ -88,3 +88,9 @@ def cached_json(request: HttpRequest) -> JsonResponse:
     response = JsonResponse({"items": [1, 2, 3]})
     response["ETag"] = '"json-v1"'
     return response
+
+
+def helper_page(request: HttpRequest) -> HttpResponse:
+    """A page that loads the browser helper, which keeps the token fresh through token_view."""
+    helper = b'<script src="/_reqio/token.js" defer></script>\n</body>'
+    return HttpResponse(PAGE.replace(b"</body>", helper), content_type="text/html")

@@ -147,6 +147,19 @@ def test_fastapi_snippet() -> None:
 # --- Litestar -----------------------------------------------------------------------------
 
 
+@pytest.fixture
+def logging_restored() -> Iterator[None]:
+    """Litestar configures logging (root handlers) when its app starts: undo it afterwards."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+@pytest.mark.usefixtures("logging_restored")
 def test_litestar_recipe() -> None:
     from litestar.testing import TestClient
 

@@ -19,32 +19,19 @@ import os
 import sys
 from collections.abc import Awaitable, Callable, MutableMapping
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.to_thread
 
 from . import endpoint
-from .config import (
-    DEFAULT_RESOLVER_TIMEOUT,
-    DEFAULT_WIDGET_SRC,
-    WINDOW,
-    ConfigurationError,
-    Settings,
-)
-from .core import (
-    BEFORE,
-    CONDITIONAL_HEADERS,
-    HOLD,
-    PASS,
-    STREAM,
-    Core,
-    Page,
-    TokenRequest,
-)
+from .config import WINDOW, ConfigurationError
+from .core import BEFORE, CONDITIONAL_HEADERS, HOLD, PASS, STREAM, FrontDoor, TokenRequest
 from .identity import Identity
 from .policy import PASS_ACTION
-from .tokens import Minter
+
+if TYPE_CHECKING:
+    from .core import Core, Page
 
 __all__ = ["ReqioMiddleware"]
 
@@ -71,7 +58,7 @@ _ENCODED_HINT = (
 )
 
 
-class ReqioMiddleware:
+class ReqioMiddleware(FrontDoor[ASGIApp]):
     """Give the Reqio widget tag on HTML pages a signed identity token for the signed-in user.
 
     A configuration mistake raises :class:`.config.ConfigurationError` here. When Starlette
@@ -80,55 +67,10 @@ class ReqioMiddleware:
     middleware is built broken and fails the lifespan startup with the message instead.
     """
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        resolver: Resolver | None = None,
-        secret: str | bytes | None = None,
-        project_id: str | None = None,
-        audience: str | None = None,
-        widget_src: str = DEFAULT_WIDGET_SRC,
-        ttl: int = 300,
-        token_path: str | None = None,
-        minter: Minter | None = None,
-        resolver_timeout: float = DEFAULT_RESOLVER_TIMEOUT,
-        resolver_blocking: bool | None = None,
-        debug: bool | None = None,
-    ) -> None:
-        self.app = app
-        self.failure: ConfigurationError | None = None
-        try:
-            settings = Settings(
-                secret=secret,
-                project_id=project_id,
-                audience=audience,
-                widget_src=widget_src,
-                ttl=ttl,
-                token_path=token_path,
-                minter=minter,
-                resolver_timeout=resolver_timeout,
-            )
-        except ConfigurationError as exc:
-            if not _built_by_starlette():
-                raise
-            logger.error("reqio: ReqioMiddleware is misconfigured: %s", exc)
-            self.failure = exc
-            return
-        self.core = Core(
-            settings,
-            resolver=resolver,
-            resolver_blocking=resolver_blocking,
-            debug=debug,
-            encoded_hint=_ENCODED_HINT,
-        )
-        self.settings = settings
-        self.resolver = resolver
+    encoded_hint = _ENCODED_HINT
 
-    def __repr__(self) -> str:
-        if self.failure is not None:
-            return f"ReqioMiddleware({self.app!r}, misconfigured)"
-        return f"ReqioMiddleware({self.app!r}, settings={self.settings!r})"
+    def defer_failure(self) -> bool:
+        return _built_by_starlette()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.failure is not None:
@@ -145,7 +87,7 @@ class ReqioMiddleware:
             await self.app(scope, receive, send)
             return
         known: Known | None = None
-        if method == "GET" and not core.surely_anonymous(scope) and _conditional(scope):
+        if method == "GET" and _conditional(scope):
             known = await core.resolve_async(scope)
             if known[0] is not None:  # signed in: the app must render, not answer 304
                 scope = _unconditional(scope)
@@ -187,11 +129,8 @@ class _Responder:
     __slots__ = ("core", "held", "known", "method", "mode", "page", "scope", "send", "start")
 
     def __init__(self, core: Core, scope: Scope, send: Send, method: str, known: Known | None):
-        self.core = core
-        self.scope = scope
-        self.send = send
-        self.method = method
-        self.known = known
+        self.core, self.scope, self.send, self.method = core, scope, send, method
+        self.known = known  # an identity resolved before the app ran (a conditional GET)
         self.mode = BEFORE
         self.page: Page[bytes]
         self.start: Message
@@ -218,6 +157,8 @@ class _Responder:
         headers = message.get("headers", [])
         if not isinstance(headers, list):
             headers = list(headers)
+        if self.known is not None and message["status"] == 304:
+            core.not_modified(self.scope, self.known)
         classified = core.classify(self.method, message["status"], headers)
         if classified[0] is PASS_ACTION and not core.debug:  # JSON, assets...: the hot path
             self.mode = PASS
@@ -229,8 +170,14 @@ class _Responder:
             known = self.known
             if known is not None and core.still_known(known):
                 identity, failure = known
+            elif core.inline:  # no coroutine to make: the shipped resolvers and the default
+                identity, failure = core.resolve_sync(self.scope)
             else:
                 identity, failure = await core.resolve_async(self.scope)
+            if core.untouched(identity):  # most HTML traffic is anonymous
+                self.mode = PASS
+                await self.send(message)
+                return
         where = f"{self.method} {self.scope.get('path', '')}" if core.debug else ""
         page = core.page(self.method, classified, headers, identity, failure, where)
         if page.mode == PASS:
@@ -344,7 +291,7 @@ async def _refuse(failure: ConfigurationError, scope: Scope, receive: Receive, s
 
 def _built_by_starlette() -> bool:
     """Whether the constructor runs inside Starlette's (or FastAPI's) lazy stack build."""
-    frame: FrameType | None = sys._getframe(2)  # our caller (or a subclass's __init__)
+    frame: FrameType | None = sys._getframe(3)  # the constructor's caller, or a subclass's
     for _ in range(3):
         if frame is None:
             return False
@@ -355,7 +302,15 @@ def _built_by_starlette() -> bool:
 
 
 def _conditional(scope: Scope) -> bool:
-    return any(bytes(name).lower() in CONDITIONAL_HEADERS for name, _ in scope.get("headers", ()))
+    """Whether a request is conditional; run for every GET, so names not starting with an
+    ``i`` are passed over without a ``lower()``."""
+    for name, _ in scope.get("headers", ()):
+        if name[:1] in _I and bytes(name).lower() in CONDITIONAL_HEADERS:
+            return True
+    return False
+
+
+_I = (b"i", b"I")
 
 
 def _unconditional(scope: Scope) -> Scope:

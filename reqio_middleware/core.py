@@ -51,7 +51,7 @@ import anyio.to_thread
 from asgiref.sync import iscoroutinefunction
 
 from . import endpoint
-from .config import Settings
+from .config import DEFAULT_RESOLVER_TIMEOUT, DEFAULT_WIDGET_SRC, ConfigurationError, Settings
 from .identity import Identity, IdentityError, coerce_identity
 from .policy import (
     ENCODED_ACTION,
@@ -64,6 +64,7 @@ from .policy import (
     edit_headers,
 )
 from .rewriter import HTMLRewriter, rewrite_html
+from .tokens import Minter
 
 __all__ = [
     "ANONYMOUS",
@@ -81,6 +82,7 @@ __all__ = [
     "STREAM",
     "STREAMED",
     "Core",
+    "FrontDoor",
     "Page",
     "Stream",
     "TokenRequest",
@@ -124,6 +126,7 @@ CONDITIONAL_HEADERS = (b"if-none-match", b"if-modified-since")
 CONDITIONAL_ENVIRON = ("HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE")
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
+_NOBODY: tuple[Identity | None, str | None] = (None, None)  # resolved: anonymous
 _NONBLOCKING_MARK = "__reqio_nonblocking__"
 
 # How a resolver is called.
@@ -144,9 +147,18 @@ _CREDENTIALS_HINT = (
     "Authorization header itself. This warning is logged once."
 )
 
+_NOT_MODIFIED_HINT = (
+    "reqio: the application answered 304 Not Modified to a signed-in user's conditional "
+    "request, so the browser keeps a copy of the page cached without a token. The identity "
+    "was stored under 'reqio.identity' only while the application ran; to let the "
+    "middleware see it before (and remove the conditional headers), store it in an outer "
+    "layer or give the middleware a resolver that reads the session. Logged once."
+)
+
 Request = Mapping[str, Any]
 Resolver = Callable[[Any], Any]
 F = TypeVar("F", bound=Callable[..., Any])
+App = TypeVar("App")
 
 
 class Stream(Protocol):
@@ -208,7 +220,9 @@ class Core:
     __slots__ = (
         "_credentials_warned",
         "_kind",
+        "_not_modified_warned",
         "debug",
+        "inline",
         "resolver",
         "settings",
         "warn_encoded",
@@ -229,22 +243,24 @@ class Core:
         self.settings = settings
         self.resolver = resolver
         self._kind = _resolver_kind(resolver, resolver_blocking)
+        #: Whether resolving needs no await (the default resolver or a non-blocking one):
+        #: :meth:`resolve_sync` may then be called from async code too.
+        self.inline = self._kind in (_DEFAULT, _INLINE)
         env = os.environ if environ is None else environ
         if debug is None:
             debug = env.get("REQIO_DEBUG", "").strip().lower() in _TRUE
         self.debug = bool(debug)
         self.warn_encoded = CompressedWarning(encoded_hint)
         self._credentials_warned = False
+        self._not_modified_warned = False
 
     def __repr__(self) -> str:
         return f"Core(settings={self.settings!r}, debug={self.debug})"
 
     # -- eligibility --------------------------------------------------------------------------
 
-    @staticmethod
-    def classify(method: str, status: int, headers: Sequence[tuple[AnyStr, AnyStr]]) -> Classified:
-        """:func:`.policy.classify`: what kind of response this is, from its start alone."""
-        return classify(method, status, headers)
+    #: :func:`.policy.classify`: what kind of response this is, from its start alone.
+    classify = staticmethod(classify)
 
     def surely_anonymous(self, request: Request) -> bool:
         """A request nobody can be identified for, known without reading the response: the
@@ -258,10 +274,10 @@ class Core:
         "nobody", as the application may have stored an identity since (re-reading is free)."""
         return self._kind != _DEFAULT or known[0] is not None
 
-    @property
-    def inline(self) -> bool:
-        """Whether resolving needs no await (the default resolver or a non-blocking one)."""
-        return self._kind == _DEFAULT or self._kind == _INLINE
+    def untouched(self, identity: Identity | None) -> bool:
+        """Whether a resolved response goes out as the application sent it, no :class:`Page`
+        needed: nobody to give a token to, and no debug header to add."""
+        return identity is None and not self.debug
 
     # -- resolving ------------------------------------------------------------------------------
 
@@ -269,7 +285,8 @@ class Core:
         """The identity for a request, resolved in this thread: ``(identity, None)``, or
         ``(None, reason)`` when it could not be known (already logged)."""
         if self._kind == _DEFAULT:
-            return self.identify(request.get(IDENTITY_KEY))
+            value = request.get(IDENTITY_KEY)
+            return _NOBODY if value is None else self.identify(value)
         assert self.resolver is not None
         if self._kind == _ASYNC:
             logger.error(
@@ -281,7 +298,7 @@ class Core:
             value = self.resolver(request)
         except Exception as exc:
             return None, _raised(exc)
-        return self._answer(value)
+        return _NOBODY if value is None else self._answer(value)
 
     async def resolve_async(self, request: Request) -> tuple[Identity | None, str | None]:
         """:meth:`resolve_sync`, under an event loop (asyncio or trio): an ``async def`` is
@@ -322,11 +339,24 @@ class Core:
             return None, RESOLVER_FAILED
         return self.identify(value)
 
+    def not_modified(self, request: Request, known: tuple[Identity | None, str | None]) -> None:
+        """A 304 to a conditional GET that looked anonymous before the application ran:
+        if the application has since stored an identity (default resolver), that user keeps a
+        copy cached without a token. Logged once, with the fix."""
+        if (
+            known[0] is None
+            and self._kind == _DEFAULT
+            and not self._not_modified_warned
+            and request.get(IDENTITY_KEY) is not None
+        ):
+            self._not_modified_warned = True
+            logger.warning(_NOT_MODIFIED_HINT)
+
     @staticmethod
     def identify(value: object) -> tuple[Identity | None, str | None]:
         """A resolver's answer as an identity; an invalid one is logged as a failure."""
         if value is None:
-            return None, None
+            return _NOBODY
         try:
             return coerce_identity(value), None
         except IdentityError as exc:
@@ -405,6 +435,72 @@ class Core:
                 logger.warning(_CREDENTIALS_HINT, " and ".join(request.credentials))
             return endpoint.anonymous()
         return endpoint.token(self.settings, identity)
+
+
+class FrontDoor(Generic[App]):
+    """What every middleware class shares: its keywords, checked once, and its :class:`Core`.
+
+    A configuration mistake raises :class:`.config.ConfigurationError` at construction, unless
+    :meth:`defer_failure` says the caller cannot take it (the ASGI middleware, built lazily by
+    Starlette): then the instance keeps the error in :attr:`failure` for its front door to
+    report.
+    """
+
+    #: The warning for a compressed page the front door could not decode (one ``%s``).
+    encoded_hint = _ENCODED_HINT
+
+    def __init__(
+        self,
+        app: App,
+        *,
+        resolver: Resolver | None = None,
+        secret: str | bytes | None = None,
+        project_id: str | None = None,
+        audience: str | None = None,
+        widget_src: str = DEFAULT_WIDGET_SRC,
+        ttl: int = 300,
+        token_path: str | None = None,
+        minter: Minter | None = None,
+        resolver_timeout: float = DEFAULT_RESOLVER_TIMEOUT,
+        resolver_blocking: bool | None = None,
+        debug: bool | None = None,
+    ) -> None:
+        self.app = app
+        self.resolver = resolver
+        self.failure: ConfigurationError | None = None
+        try:
+            self.settings = Settings(
+                secret=secret,
+                project_id=project_id,
+                audience=audience,
+                widget_src=widget_src,
+                ttl=ttl,
+                token_path=token_path,
+                minter=minter,
+                resolver_timeout=resolver_timeout,
+            )
+        except ConfigurationError as exc:
+            if not self.defer_failure():
+                raise
+            logger.error("reqio: %s is misconfigured: %s", type(self).__name__, exc)
+            self.failure = exc
+            return
+        self.core = Core(
+            self.settings,
+            resolver=resolver,
+            resolver_blocking=resolver_blocking,
+            debug=debug,
+            encoded_hint=self.encoded_hint,
+        )
+
+    def defer_failure(self) -> bool:
+        """Whether a configuration error is kept for later instead of raised now."""
+        return False
+
+    def __repr__(self) -> str:
+        if self.failure is not None:
+            return f"{type(self).__name__}({self.app!r}, misconfigured)"
+        return f"{type(self).__name__}({self.app!r}, settings={self.settings!r})"
 
 
 class Page(Generic[AnyStr]):

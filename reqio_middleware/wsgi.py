@@ -22,14 +22,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import endpoint
-from .config import DEFAULT_RESOLVER_TIMEOUT, DEFAULT_WIDGET_SRC, Settings
-from .core import BEFORE, CONDITIONAL_ENVIRON, HOLD, PASS, STREAM, Core, Page, TokenRequest
+from .core import BEFORE, CONDITIONAL_ENVIRON, HOLD, PASS, STREAM, FrontDoor, TokenRequest
 from .identity import Identity
 from .policy import PASS_ACTION, Classified
-from .tokens import Minter
+
+if TYPE_CHECKING:
+    from .core import Core, Page
 
 __all__ = ["ReqioWSGIMiddleware"]
 
@@ -60,47 +61,10 @@ _ENCODED_HINT = (
 _CREDENTIALS = (("Cookie", "HTTP_COOKIE"), ("Authorization", "HTTP_AUTHORIZATION"))
 
 
-class ReqioWSGIMiddleware:
+class ReqioWSGIMiddleware(FrontDoor[WSGIApp]):
     """Give the Reqio widget tag on HTML pages a signed identity token for the signed-in user."""
 
-    def __init__(
-        self,
-        app: WSGIApp,
-        *,
-        resolver: Resolver | None = None,
-        secret: str | bytes | None = None,
-        project_id: str | None = None,
-        audience: str | None = None,
-        widget_src: str = DEFAULT_WIDGET_SRC,
-        ttl: int = 300,
-        token_path: str | None = None,
-        minter: Minter | None = None,
-        resolver_timeout: float = DEFAULT_RESOLVER_TIMEOUT,
-        resolver_blocking: bool | None = None,
-        debug: bool | None = None,
-    ) -> None:
-        self.app = app
-        self.settings = Settings(
-            secret=secret,
-            project_id=project_id,
-            audience=audience,
-            widget_src=widget_src,
-            ttl=ttl,
-            token_path=token_path,
-            minter=minter,
-            resolver_timeout=resolver_timeout,
-        )
-        self.resolver = resolver
-        self.core = Core(
-            self.settings,
-            resolver=resolver,
-            resolver_blocking=resolver_blocking,
-            debug=debug,
-            encoded_hint=_ENCODED_HINT,
-        )
-
-    def __repr__(self) -> str:
-        return f"ReqioWSGIMiddleware({self.app!r}, settings={self.settings!r})"
+    encoded_hint = _ENCODED_HINT
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
@@ -113,7 +77,7 @@ class ReqioWSGIMiddleware:
         if method != "GET" and method != "HEAD":
             return self.app(environ, start_response)
         known: Known | None = None
-        if method == "GET" and not core.surely_anonymous(environ) and _conditional(environ):
+        if method == "GET" and _conditional(environ):
             known = core.resolve_sync(environ)
             if known[0] is not None:  # signed in: the app must render, not answer 304
                 environ = {k: v for k, v in environ.items() if k not in CONDITIONAL_ENVIRON}
@@ -182,11 +146,9 @@ class _Response:
         method: str,
         known: Known | None,
     ) -> None:
-        self.core = core
-        self.environ = environ
+        self.core, self.environ, self.method = core, environ, method
         self.server_start_response = start_response
-        self.method = method
-        self.known = known
+        self.known = known  # an identity resolved before the app ran (a conditional GET)
         self.server_write: Write | None = None
         self.mode = BEFORE
         self.absorb = False  # a signed-in HEAD decided whole: later blocks are withheld
@@ -207,9 +169,11 @@ class _Response:
             # May be a generator: read it once.
             headers = headers if type(headers) is list else list(headers)
             code = _CODES.get(status)  # inline: a call costs as much as the lookup
-            classified = self.core.classify(
-                self.method, _code(status) if code is None else code, headers
-            )
+            if code is None:
+                code = _code(status)
+            if self.known is not None and code == 304:
+                self.core.not_modified(self.environ, self.known)
+            classified = self.core.classify(self.method, code, headers)
             if classified[0] is PASS_ACTION:  # JSON, assets, ...: the hot path
                 if self.core.debug:
                     headers = self.core.page(self.method, classified, headers, None, None).headers
@@ -264,6 +228,10 @@ class _Response:
             identity, failure = known
         else:
             identity, failure = core.resolve_sync(self.environ)
+        if core.untouched(identity):  # nobody to give a token to: the app's own headers
+            self.mode = PASS
+            self.send_headers(self.headers)
+            return first
         where = f"{self.method} {self.environ.get('PATH_INFO', '')}" if core.debug else ""
         page = self.page = core.page(
             self.method, self.classified, self.headers, identity, failure, where

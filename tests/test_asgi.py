@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import logging
 import threading
+import zlib
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from reqio_middleware import nonblocking
 from reqio_middleware.asgi import ReqioMiddleware
 from reqio_middleware.config import ConfigurationError
 from reqio_middleware.identity import Identity
@@ -435,7 +438,7 @@ def test_anonymous_get_goes_out_without_its_headers_being_read(
     def no_decision(*args: object) -> object:
         raise AssertionError("the headers of an anonymous GET were read")
 
-    monkeypatch.setattr(core, "classify", no_decision)
+    monkeypatch.setattr(core.Core, "classify", staticmethod(no_decision))
     json = (b"content-type", b"application/json")
     for method in ("GET", "HEAD"):
         for headers in ([HTML], [HTML, (b"content-encoding", b"gzip")], [json]):
@@ -887,3 +890,342 @@ def test_client_disconnect_mid_stream_propagates_quietly(caplog: pytest.LogCaptu
         asyncio.run(mw({"type": "http", "method": "GET", "path": "/"}, receive, send))
     assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
     assert [r for r in caplog.records if r.name == "reqio_middleware"] == []
+
+
+# --- resolvers on the fast path: inline, no thread and no task -----------------------------
+
+
+def where() -> tuple[int, object]:
+    return threading.get_ident(), asyncio.current_task()
+
+
+def recording_resolver(kind: str, seen: list[tuple[int, object]]) -> tuple[Any, dict[str, Any]]:
+    """A resolver of the given kind that records where it runs, and the options it needs."""
+
+    def plain(scope: Any) -> object:
+        seen.append(where())
+        return USER
+
+    async def coroutine(scope: Any) -> object:
+        seen.append(where())
+        return USER
+
+    if kind == "@nonblocking":
+        return nonblocking(plain), {}
+    if kind == "resolver_blocking=False":
+        return plain, {"resolver_blocking": False}
+    return coroutine, {}
+
+
+@pytest.mark.parametrize("kind", ["@nonblocking", "resolver_blocking=False", "async def"])
+def test_resolver_runs_in_the_apps_own_task(kind: str) -> None:
+    seen: list[tuple[int, object]] = []
+    resolver, options = recording_resolver(kind, seen)
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(where())
+        await send(start(HTML))
+        await send(body(PAGE))
+
+    out = call(middleware(app, resolver=resolver, **options))
+    assert body_of(out) == expected(PAGE)
+    app_where, resolver_where = seen
+    assert resolver_where == app_where  # same thread, same task: nothing was scheduled
+
+
+def test_user_resolver_is_called_inline() -> None:
+    from reqio_middleware.adapters.starlette import make_user_resolver
+
+    class User:
+        is_authenticated = True
+        identity = "alice"
+
+    seen: list[tuple[int, object]] = []
+
+    def to_identity(user: Any) -> object:
+        seen.append(where())
+        return {"sub": user.identity}
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        scope["user"] = User()
+        seen.append(where())
+        await send(start(HTML))
+        await send(body(PAGE))
+
+    out = call(middleware(app, resolver=make_user_resolver(to_identity)))
+    assert body_of(out) == expected(PAGE, "tok-alice")
+    app_where, resolver_where = seen
+    assert resolver_where == app_where
+
+
+def test_resolver_blocking_true_sends_even_a_marked_resolver_to_a_thread() -> None:
+    threads: list[int] = []
+
+    @nonblocking
+    def resolver(scope: Any) -> object:
+        threads.append(threading.get_ident())
+        return USER
+
+    call(middleware(scripted([start(HTML), body(PAGE)], identity=None), resolver=resolver))
+    call(
+        middleware(
+            scripted([start(HTML), body(PAGE)], identity=None),
+            resolver=resolver,
+            resolver_blocking=True,
+        )
+    )
+    inline, threaded = threads
+    assert inline == threading.get_ident() and threaded != inline
+
+
+# --- a conditional GET by a signed-in user renders the page ---------------------------------
+
+
+def revalidating_app(seen: list[list[bytes]]) -> Callable[..., Awaitable[None]]:
+    """An app that answers 304 when asked If-None-Match, as StaticFiles does."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        names = [bytes(n).lower() for n, _ in scope["headers"]]
+        seen.append(names)
+        if b"if-none-match" in names or b"if-modified-since" in names:
+            await send(start((b"etag", b'"1"'), status=304))
+            await send(body(b""))
+            return
+        await send(start(HTML, (b"etag", b'"1"')))
+        await send(body(PAGE))
+
+    return app
+
+
+@pytest.mark.parametrize("name", [b"if-none-match", b"if-modified-since"])
+def test_conditional_get_by_a_signed_in_user_is_rendered(name: bytes) -> None:
+    seen: list[list[bytes]] = []
+    resolver = Counter()
+    headers = [(name, b'"1"'), (b"accept", b"text/html")]
+    out = call(middleware(revalidating_app(seen), resolver=resolver), scope={"headers": headers})
+    assert out[0]["status"] == 200
+    assert body_of(out) == expected(PAGE)
+    assert header(out, b"etag") == []
+    assert seen == [[b"accept"]]  # the app never saw the conditional header
+    assert resolver.calls == 1
+
+
+def test_conditional_get_by_an_anonymous_user_is_answered_304() -> None:
+    seen: list[list[bytes]] = []
+    headers = [(b"if-none-match", b'"1"')]
+    mw = middleware(revalidating_app(seen), resolver=Counter(None))
+    out = call(mw, scope={"headers": headers})
+    assert out[0]["status"] == 304
+    assert seen == [[b"if-none-match"]]
+
+
+def test_conditional_get_with_an_identity_stored_by_an_outer_layer() -> None:
+    seen: list[list[bytes]] = []
+    scope = {"headers": [(b"if-none-match", b'"1"')], "reqio.identity": USER}
+    out = call(middleware(revalidating_app(seen)), scope=scope)
+    assert out[0]["status"] == 200 and body_of(out) == expected(PAGE)
+    assert seen == [[]]
+
+
+# --- debug: Reqio-Debug says why -----------------------------------------------------------
+
+
+def debug_header(out: list[Message]) -> list[bytes]:
+    return header(out, b"reqio-debug")
+
+
+def _hanging_resolver() -> Callable[[Any], Awaitable[object]]:
+    async def resolver(scope: Any) -> object:
+        await asyncio.Event().wait()
+        return USER
+
+    return resolver
+
+
+def _raising_resolver(scope: Any) -> object:
+    raise RuntimeError("database down")
+
+
+@pytest.mark.parametrize(
+    ("messages", "identity", "options", "reason"),
+    [
+        ([start(HTML), body(PAGE)], USER, {}, b"rewritten"),
+        ([start(HTML), body(PAGE)], None, {}, b"anonymous"),
+        ([start((b"content-type", b"application/json")), body(b"{}")], USER, {}, b"not-html"),
+        ([start(HTML), body(PLAIN_PAGE)], USER, {}, b"no-widget-tag"),
+        ([start(HTML), *chunked(PAGE, [30])], USER, {}, b"streamed"),
+        (
+            [start(HTML, (b"content-encoding", b"br")), body(b"\x00")],
+            USER,
+            {},
+            b"encoded; left br",
+        ),
+        ([start(HTML), body(PAGE)], None, {"resolver": _raising_resolver}, b"resolver-failed"),
+        (
+            [start(HTML), body(PAGE)],
+            None,
+            {"resolver": _hanging_resolver(), "resolver_timeout": 0.01},
+            b"resolver-timeout",
+        ),
+    ],
+    ids=lambda v: v.decode() if isinstance(v, bytes) else None,
+)
+def test_debug_header_says_why(
+    messages: list[Message],
+    identity: object,
+    options: dict[str, Any],
+    reason: bytes,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from reqio_middleware import core
+
+    monkeypatch.setattr(core, "_wrap_encoded", None)
+    with caplog.at_level(logging.DEBUG, logger="reqio_middleware"):
+        out = call(middleware(scripted(messages, identity), debug=True, **options))
+    assert debug_header(out) == [reason]
+    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
+    if reason == b"streamed":  # the header goes before the end; the log line says the outcome
+        assert lines == ["reqio: GET /: rewritten"]
+    else:
+        assert lines == [f"reqio: GET /: {reason.decode()}"]
+
+
+def test_debug_is_off_by_default_and_read_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    messages = [start(HTML), body(PAGE)]
+    monkeypatch.delenv("REQIO_DEBUG", raising=False)
+    assert debug_header(call(middleware(scripted(messages)))) == []
+    monkeypatch.setenv("REQIO_DEBUG", "1")
+    assert debug_header(call(middleware(scripted(messages)))) == [b"rewritten"]
+    assert debug_header(call(middleware(scripted(messages), debug=False))) == []
+
+
+def test_debug_names_the_rewriters_reason_for_a_tag_it_could_not_stamp(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from reqio_middleware import core, rewriter
+
+    class Missing(rewriter.HTMLRewriter):
+        missed = "the widget tag is inside a <template>"
+
+    monkeypatch.setattr(core, "HTMLRewriter", Missing)
+    out = call(middleware(scripted([start(HTML), body(PLAIN_PAGE)]), debug=True))
+    assert debug_header(out) == [b"tag-not-stampable: the widget tag is inside a <template>"]
+
+
+# --- compressed pages: the hook for the compression module ----------------------------------
+
+
+class GzipStream:
+    """A stand-in for ``compression.wrap``'s stream: gunzip, rewrite, gzip, as it goes."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.decoder = zlib.decompressobj(wbits=31)
+        self.encoder = zlib.compressobj(wbits=31)
+
+    def feed(self, chunk: bytes) -> bytes:
+        return self.encoder.compress(self.inner.feed(self.decoder.decompress(chunk)))
+
+    def close(self) -> bytes:
+        rest = self.inner.feed(self.decoder.flush()) + self.inner.close()
+        return self.encoder.compress(rest) + self.encoder.flush()
+
+
+def gzip_wrap(coding: str, stream: Any) -> Any:
+    return GzipStream(stream) if coding == "gzip" else None
+
+
+GZIP = (b"content-encoding", b"gzip")
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_signed_in_gzip_page_is_rewritten_and_re_encoded(
+    monkeypatch: pytest.MonkeyPatch, streamed: bool
+) -> None:
+    from reqio_middleware import core
+
+    monkeypatch.setattr(core, "_wrap_encoded", gzip_wrap)
+    packed = gzip.compress(PAGE)
+    bodies = chunked(packed, [10, len(packed) // 2]) if streamed else [body(packed)]
+    out = call(middleware(scripted([start(HTML, GZIP, cl(len(packed))), *bodies]), debug=True))
+    assert gzip.decompress(body_of(out)) == expected(PAGE)
+    assert header(out, b"content-encoding") == [b"gzip"]
+    assert_complete(out)
+    if streamed:
+        assert header(out, b"content-length") == []
+    else:
+        assert header(out, b"content-length") == [str(len(body_of(out))).encode()]
+        assert debug_header(out) == [b"rewritten; re-encoded gzip"]
+
+
+def test_anonymous_or_tagless_gzip_pages_pass_untouched(monkeypatch: pytest.MonkeyPatch) -> None:
+    from reqio_middleware import core
+
+    monkeypatch.setattr(core, "_wrap_encoded", gzip_wrap)
+    for page, identity in ((PAGE, None), (PLAIN_PAGE, USER)):
+        messages = [start(HTML, GZIP), body(gzip.compress(page))]
+        assert call(middleware(scripted(messages, identity), resolver=Counter(identity))) == (
+            messages
+        )
+
+
+def test_unsupported_coding_passes_and_warns_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from reqio_middleware import core
+
+    monkeypatch.setattr(core, "_wrap_encoded", gzip_wrap)
+    messages = [start(HTML, (b"content-encoding", b"br")), body(b"\x01\x02")]
+    mw = middleware(scripted(messages))
+    with caplog.at_level(logging.WARNING, logger="reqio_middleware"):
+        assert call(mw) == messages
+        assert call(mw) == messages
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "br" in warnings[0].getMessage()
+
+
+# --- a misconfigured add_middleware fails the lifespan startup -----------------------------
+
+
+def test_lazy_starlette_build_fails_lifespan_startup(monkeypatch: pytest.MonkeyPatch) -> None:
+    from starlette.applications import Starlette
+
+    monkeypatch.delenv("REQIO_SECRET", raising=False)
+    app = Starlette()
+    app.add_middleware(ReqioMiddleware, project_id=PROJECT)
+    sent: list[Message] = []
+    incoming = [{"type": "lifespan.startup"}]
+
+    async def receive() -> Message:
+        return incoming.pop(0)
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    asyncio.run(app({"type": "lifespan", "asgi": {"version": "3.0"}}, receive, send))
+    (failed,) = sent
+    assert failed["type"] == "lifespan.startup.failed"
+    assert "REQIO_SECRET" in failed["message"]
+    with pytest.raises(ConfigurationError, match="REQIO_SECRET"):
+        call(app)  # a request that still arrives (lifespan off) fails with the same message
+
+
+def test_304_for_a_user_the_app_identified_too_late_is_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        scope["reqio.identity"] = USER  # stored while handling: after the conditional check
+        await send(start((b"etag", b'"1"'), status=304))
+        await send(body(b""))
+
+    mw = middleware(app)
+    with caplog.at_level(logging.WARNING, logger="reqio_middleware"):
+        for _ in range(2):
+            out = call(mw, scope={"headers": [(b"if-none-match", b'"1"')]})
+            assert out[0]["status"] == 304
+        call(mw)  # not conditional: nothing to say
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "304" in warning and "without a token" in warning

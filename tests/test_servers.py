@@ -8,7 +8,11 @@ under ``/bare/``, so every comparison is made through the very same server.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import importlib.util
+import os
 import socket
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.append(str(ROOT))
 
-from conftest import serve  # noqa: E402
+from conftest import _wait_ready, free_port, serve  # noqa: E402
 
 from tests.apps import common  # noqa: E402
 from tests.apps.checks import (  # noqa: E402
@@ -223,3 +227,103 @@ def test_token_attribute_pattern_is_strict() -> None:
     with pytest.raises(AssertionError):
         check_token_body(common.PAGE, common.PAGE, "alice")
     assert TOKEN_ATTR.search(b'<script data-identity-token="a.b.c">') is not None
+
+
+# --- revalidation: a signed-in user never gets a 304 for a page cached without a token -----
+
+
+@pytest.mark.parametrize("path", ["/static/", "/file"])
+def test_revalidation_after_login_gets_the_tokened_page(client: httpx.Client, path: str) -> None:
+    first = client.get(path)  # the anonymous visit, cached by the browser with its validators
+    if first.status_code == 404:
+        pytest.skip(f"{path} is not served by this app")
+    assert first.status_code == 200 and TOKEN_ATTR.search(first.content) is None
+    validators = {}
+    if "etag" in first.headers:
+        validators["If-None-Match"] = first.headers["etag"]
+    if "last-modified" in first.headers:
+        validators["If-Modified-Since"] = first.headers["last-modified"]
+    assert validators, "the app must give its static page a validator"
+    # Anonymous caching keeps working: the revalidation is answered as without us (304 from
+    # StaticFiles; FileResponse renders the page again).
+    anonymous = client.get(path, headers=validators)
+    assert anonymous.status_code == client.get("/bare" + path, headers=validators).status_code
+    assert path != "/static/" or anonymous.status_code == 304
+    for name, value in validators.items():
+        signed_in = client.get(path, headers={name: value, "X-User": "alice"})
+        assert signed_in.status_code == 200, name
+        assert TOKEN_ATTR.search(signed_in.content) is not None, name
+        assert "etag" not in signed_in.headers and "last-modified" not in signed_in.headers
+        assert "no-store" in signed_in.headers["cache-control"]
+
+
+# --- what trio and misconfigured servers do -----------------------------------------------
+
+
+@contextlib.contextmanager
+def _process(command: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+
+
+def _env(**changes: str | None) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    for name, value in changes.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    return env
+
+
+def test_hypercorn_trio_worker_gives_the_page_a_token() -> None:
+    """No asyncio-only primitive on the request path: resolving (a sync resolver goes to a
+    worker thread here) and rewriting work under trio."""
+    if importlib.util.find_spec("trio") is None:
+        (pytest.fail if os.environ.get("CI") == "true" else pytest.skip)("trio is not installed")
+    port = free_port()
+    command = [sys.executable, "-m", "hypercorn", "--worker-class", "trio"]
+    command += ["--bind", f"127.0.0.1:{port}", APPS["hypercorn"]]
+    with _process(command, _env()) as proc:
+        _wait_ready(port, 30.0, alive=lambda: proc.poll() is None)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10.0) as c:
+            page = c.get("/page", headers={"X-User": "alice"})
+            stream = c.get("/stream", headers={"X-User": "alice"})
+            anonymous = c.get("/page")
+            bare = c.get("/bare/page", headers={"X-User": "alice"})
+            bare_stream = c.get("/bare/stream", headers={"X-User": "alice"})
+    for response, want in ((page, bare), (stream, bare_stream)):
+        assert response.status_code == 200
+        check_token_body(response.content, want.content, "alice")
+    assert anonymous.content == bare.content
+
+
+@pytest.mark.parametrize(
+    "factory", ["tests.apps.starlette_app:misconfigured", "tests.apps.fastapi_app:misconfigured"]
+)
+def test_uvicorn_refuses_to_start_when_the_secret_is_missing(factory: str) -> None:
+    """``add_middleware`` builds the middleware lazily; the mistake must still stop the
+    server, with the message, instead of answering every request with a 500."""
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "--factory", factory]
+    command += ["--host", "127.0.0.1", "--port", str(port)]
+    with _process(command, _env(REQIO_SECRET=None, REQIO_AUDIENCE=None)) as proc:
+        try:
+            output, _ = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            pytest.fail("uvicorn started although the middleware is misconfigured")
+    text = output.decode(errors="replace")
+    assert proc.returncode != 0, text
+    assert "REQIO_SECRET" in text and "Application startup failed" in text, text

@@ -584,3 +584,81 @@ def test_async_resolver_is_refused_under_wsgi(caplog: pytest.LogCaptureFixture) 
     server = run(middleware(make_app([PAGE]), resolver=resolver))
     assert server.body == PAGE
     assert len(errors(caplog)) == 1
+
+
+# --- a conditional GET by a signed-in user renders the page ---------------------------------
+
+
+def revalidating_app(seen: list[list[str]]) -> Any:
+    """An app that answers 304 to a conditional GET, as static file servers do."""
+
+    def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        asked = sorted(k for k in environ if k.startswith("HTTP_IF_"))
+        seen.append(asked)
+        if asked:
+            start_response("304 Not Modified", [("ETag", '"1"')])
+            return []
+        start_response("200 OK", [HTML, ("ETag", '"1"')])
+        return [PAGE]
+
+    return app
+
+
+@pytest.mark.parametrize("key", ["HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE"])
+def test_conditional_get_by_a_signed_in_user_is_rendered(key: str) -> None:
+    seen: list[list[str]] = []
+    calls: list[int] = []
+    mw = middleware(revalidating_app(seen), resolver=lambda env: calls.append(1) or USER)
+    server = run(mw, **{key: '"1"'})
+    assert server.status == "200 OK"
+    assert server.body == expected(PAGE)
+    assert server.header("etag") == []
+    assert seen == [[]] and calls == [1]
+
+
+def test_conditional_get_by_an_anonymous_user_is_answered_304() -> None:
+    seen: list[list[str]] = []
+    server = run(
+        middleware(revalidating_app(seen), resolver=lambda env: None), HTTP_IF_NONE_MATCH="x"
+    )
+    assert server.status == "304 Not Modified"
+    assert seen == [["HTTP_IF_NONE_MATCH"]]
+
+
+# --- debug ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("blocks", "headers", "identity", "reason"),
+    [
+        ([PAGE], [HTML, cl(len(PAGE))], USER, "rewritten"),
+        ([PAGE], [HTML], None, "anonymous"),
+        ([b"{}"], [("Content-Type", "application/json")], USER, "not-html"),
+        (iter([PAGE[:40], PAGE[40:]]), [HTML], USER, "streamed"),
+        ([PLAIN_PAGE], [HTML, cl(len(PLAIN_PAGE))], USER, "no-widget-tag"),
+    ],
+    ids=["rewritten", "anonymous", "not-html", "streamed", "no-widget-tag"],
+)
+def test_debug_header_says_why(
+    blocks: Iterable[bytes], headers: list[tuple[str, str]], identity: object, reason: str
+) -> None:
+    app = make_app(blocks, headers, identity=identity)
+    server = run(middleware(app, debug=True, resolver=lambda env: identity))
+    assert server.header("reqio-debug") == [reason]
+    assert run(middleware(make_app([PAGE], [HTML]), debug=False)).header("reqio-debug") == []
+
+
+def test_304_for_a_user_the_app_identified_too_late_is_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        environ["reqio.identity"] = USER
+        start_response("304 Not Modified", [("ETag", '"1"')])
+        return []
+
+    mw = middleware(app)
+    with caplog.at_level(logging.WARNING, logger="reqio_middleware"):
+        for _ in range(2):
+            assert run(mw, HTTP_IF_NONE_MATCH='"1"').status == "304 Not Modified"
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "304" in warning

@@ -556,3 +556,15 @@ def test_browser_helper_posts_with_the_csrf_token(tab: Any, servers: tuple[str, 
         tab.evaluate("() => window.ReqioIdentity.refresh()")
     assert answer.value.status == 200
     assert decode(answer.value.json()["token"])["sub"] == "alice"
+
+
+@pytest.mark.parametrize("server", sorted(SERVER_APPS))
+def test_a_misconfigured_project_does_not_start(server: str, database: dict[str, str]) -> None:
+    """No secret: the server stops at start-up, saying which setting to add, and never
+    answers requests with 500s."""
+    from tests.apps.servers import refused
+
+    env = {**database, "REQIO_SECRET": "", "REQIO_TEST_NO_SECRET": "1"}
+    output = refused(server, SERVER_APPS[server], env)
+    assert "ImproperlyConfigured" in output
+    assert "REQIO_SECRET is not set" in output

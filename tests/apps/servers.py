@@ -55,6 +55,23 @@ def _command(server: str, app: str, port: int) -> list[str]:
     raise ValueError(f"unknown server {server!r}")
 
 
+def refused(server: str, app: str, env: dict[str, str], timeout: float = 60.0) -> str:
+    """Start ``server`` for an app that must not start; the server's output once it exited."""
+    environ = dict(os.environ, **env)
+    environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(ROOT), environ.get("PYTHONPATH", "")) if p
+    )
+    command = _command(server, app, _free_port())
+    try:
+        done = subprocess.run(
+            command, cwd=ROOT, env=environ, capture_output=True, text=True, timeout=timeout
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{server} kept serving {app} for {timeout} s although it cannot work")
+    assert done.returncode != 0, f"{server} exited with 0"
+    return done.stdout + done.stderr
+
+
 @contextlib.contextmanager
 def run(server: str, app: str, env: dict[str, str] | None = None, timeout: float = 30.0
         ) -> Iterator[str]:  # fmt: skip

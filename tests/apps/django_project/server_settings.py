@@ -2,7 +2,8 @@
 ``LoginView``, ``GZipMiddleware`` first, as projects have them, and a SQLite database.
 
 ``REQIO_TEST_DB`` is the database file (migrated by the test before the server starts);
-``REQIO_TEST_BARE=1`` leaves ``ReqioMiddleware`` out: the same project without Reqio.
+``REQIO_TEST_BARE=1`` leaves ``ReqioMiddleware`` out: the same project without Reqio;
+``REQIO_TEST_NO_SECRET=1`` leaves ``REQIO_SECRET`` unset: a project that must not start.
 """
 
 from __future__ import annotations
@@ -47,6 +48,6 @@ TEMPLATES = [
 ]
 LOGIN_REDIRECT_URL = "/page"
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
-REQIO_SECRET = SECRET
+REQIO_SECRET = None if os.environ.get("REQIO_TEST_NO_SECRET") == "1" else SECRET
 REQIO_PROJECT_ID = PROJECT_ID
 REQIO_USER_IDENTITY = "tests.apps.django_project.server_urls.username_identity"

@@ -34,10 +34,38 @@ TOKEN = "eyJmaWVsZCI6InRlc3RzIn0.cHJvYmVfdG9rZW5fZmllbGQ.ZmllbGR0ZXN0c19zaWc"
 _BUILDER = treebuilders.getTreeBuilder("etree", fullTree=True)
 
 
+class _RecordingBuilder(_BUILDER):  # type: ignore[misc,valid-type]
+    """html5lib's etree builder, remembering every element it ever creates.
+
+    The final tree is not the whole story: a ``<frameset>`` replaces a ``<body>`` the parser
+    had already filled (and whose scripts a browser had already run). Judging attributes on
+    every element created keeps those; a tag the tree builder ignored creates none.
+    """
+
+    def __init__(self, namespaceHTMLElements: bool) -> None:
+        super().__init__(namespaceHTMLElements)
+        self.created: list[Any] = []
+        make = self.elementClass
+
+        def record(name: str, namespace: str | None = None) -> Any:
+            element = make(name, namespace)
+            self.created.append(element)
+            return element
+
+        self.elementClass = record
+
+
 def parse(text: str, *, scripting: bool = True, namespaced: bool = True) -> Any:
     """The document html5lib builds for ``text`` (an etree with a ``DOCUMENT_ROOT``)."""
     parser = html5lib.HTMLParser(tree=_BUILDER, namespaceHTMLElements=namespaced)
     return parser.parse(text, scripting=scripting)
+
+
+def parse_recording(text: str) -> tuple[Any, list[Any]]:
+    """The document, and every element created on the way (as etree elements)."""
+    parser = html5lib.HTMLParser(tree=_RecordingBuilder, namespaceHTMLElements=True)
+    document = parser.parse(text, scripting=True)
+    return document, [wrapper._element for wrapper in parser.tree.created]
 
 
 def dump(document: Any) -> str:
@@ -101,16 +129,16 @@ def _check_attributes(element: Any, token: str, verdict: Verdict) -> int:
 def judge(output: str, token: str = TOKEN) -> Verdict:
     """Where ``token`` landed in ``output`` (the rewritten document, decoded)."""
     verdict = Verdict()
-    rightful = 0
-    for element in parse(output).iter():
-        if element.tag == "<!DOCTYPE>":
-            if token in "".join([element.text or "", *element.attrib.values()]):
+    document, created = parse_recording(output)
+    for node in document.iter():
+        if node.tag == "<!DOCTYPE>":
+            if token in "".join([node.text or "", *node.attrib.values()]):
                 verdict.leaks.append("the doctype")
             continue
-        for where, text in _texts(element):
+        for where, text in _texts(node):
             verdict.leaks.extend([where] * text.count(token))
-        rightful += _check_attributes(element, token, verdict)
+    rightful = sum(_check_attributes(element, token, verdict) for element in created)
     unseen = output.count(token) - rightful - len(verdict.leaks)
     if unseen > 0:
-        verdict.leaks.append(f"{unseen} token(s) the parser dropped (not on any element)")
+        verdict.leaks.append(f"{unseen} token(s) the parser dropped (on no element it created)")
     return verdict

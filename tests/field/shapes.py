@@ -120,5 +120,20 @@ STAMPED: dict[str, str] = {
     ),
     "after-svg-with-cdata": "<svg><style><![CDATA[.a{}]]></style></svg>" + WIDGET,
     "after-self-closed-svg": '<svg/><img src="x.png">' + WIDGET,
+    "after-accessible-icon": (
+        '<button><svg role="img" aria-labelledby="t"><title id="t">Close</title>'
+        '<path d="M1 1l22 22"/></svg></button>' + WIDGET
+    ),
+    "after-sprite-with-defs-and-use": (
+        '<svg style="display:none"><defs><style>.i{fill:currentColor}</style>'
+        '<symbol id="i"><path d="M0 0"/></symbol></defs></svg>'
+        '<svg><use href="#i"/></svg><svg><use xlink:href="#i"></use></svg>' + WIDGET
+    ),
+    "after-fifty-icons": "".join(
+        f'<a href="/{k}"><svg viewBox="0 0 8 8"><title>{k}</title><path d="M{k} 0"/></svg></a>'
+        for k in range(50)
+    )
+    + WIDGET,
+    "after-svg-desc-with-html": "<svg><desc><b>bold</b></desc><text>t</text></svg>" + WIDGET,
     "plain-page": "<!doctype html><html><head><title>t</title></head><body>" + WIDGET,
 }

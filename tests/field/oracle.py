@@ -42,6 +42,8 @@ class _RecordingBuilder(_BUILDER):  # type: ignore[misc,valid-type]
     every element created keeps those; a tag the tree builder ignored creates none.
     """
 
+    elementClass: Any
+
     def __init__(self, namespaceHTMLElements: bool) -> None:
         super().__init__(namespaceHTMLElements)
         self.created: list[Any] = []

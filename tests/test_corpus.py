@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 from field import corpus
-from field.checks import chunking_mismatch, describe, outcome, rewrite
+from field.checks import Outcome, chunking_mismatch, describe, outcome
 from field.oracle import TOKEN, judge
 from field.urls import loads_widget
 
@@ -43,6 +43,12 @@ def documents(path: Path) -> tuple[str, ...]:
     return tuple(doc for case in cases for doc in corpus.variants(case, PER_DOC))
 
 
+@cache
+def judged(doc: str) -> Outcome:
+    """One rewrite and one oracle run per document, shared by the tests below."""
+    return outcome(doc)
+
+
 def _ids(path: Path) -> str:
     return path.relative_to(corpus.DATA_DIR).as_posix()
 
@@ -59,7 +65,7 @@ def test_token_only_on_widget_script_elements(path: Path) -> None:
     docs = documents(path)
     failures = []
     for doc in docs:
-        verdict = judge(rewrite(doc))
+        verdict = judged(doc).verdict
         if verdict.leaks:
             failures.append(describe(doc, verdict.leaks))
     _fail("put the token where no widget script element is", failures, len(docs))
@@ -70,7 +76,7 @@ def test_every_missed_widget_tag_has_a_reason(path: Path) -> None:
     docs = documents(path)
     failures = []
     for doc in docs:
-        result = outcome(doc)
+        result = judged(doc)
         if result.unexplained:
             failures.append(
                 describe(doc, [f"probe {p} missed without a reason" for p in result.unexplained])
@@ -96,7 +102,7 @@ def test_most_widget_tags_the_parser_sees_get_their_token() -> None:
     stamped = missed = 0
     for path in FILES:
         for doc in documents(path):
-            verdict = judge(rewrite(doc))
+            verdict = judged(doc).verdict
             stamped += len(verdict.stamped)
             missed += len(verdict.missed)
     assert stamped > 5000

@@ -54,6 +54,14 @@ def test_generated_documents_give_no_token_off_the_widget(doc: str) -> None:
     assert verdict.leaks == [], describe(doc, verdict.leaks)
 
 
+@settings(max_examples=400)
+@given(generators.documents(generators.PLAIN_SPELLINGS))
+def test_generated_documents_with_plain_widget_urls_give_no_token_off_the_widget(doc: str) -> None:
+    # The tokenizer's share of the property above: every src here is plainly the widget's.
+    verdict = judge(rewrite(doc))
+    assert verdict.leaks == [], describe(doc, verdict.leaks)
+
+
 @settings(max_examples=200)
 @given(generators.documents(), st.data())
 def test_generated_documents_stream_like_the_whole(doc: str, data: st.DataObject) -> None:

@@ -18,13 +18,20 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-WIDGET_SPELLINGS = (
+#: Spellings whose URL any reading of ``src`` gets right: what they test is the tokenizer.
+PLAIN_SPELLINGS = (
     '<script src="https://reqio.app/widget.js" data-probe="{n}"></script>',
     "<SCRIPT src=//reqio.app/widget.js data-probe={n}></SCRIPT>",
     "<script data-probe='{n}' src='https://REQIO.app/widget.js?x=1'>",
+)
+
+#: Spellings that test the URL rule too (an SVG script's ``href``, character references).
+WIDGET_SPELLINGS = (
+    *PLAIN_SPELLINGS,
     '<script src="https://reqio.app/widget.js" data-probe="{n}" href="https://evil.example/x.js">',
     "<script xlink:href=https://evil.example/x.js src=https://reqio.app/widget.js data-probe={n}>",
     "<script src=https&#x1;://reqio.app/widget.js data-probe={n}></script>",
+    "<script src=&#x68;ttps://reqio.app/widget.js data-probe={n}></script>",
 )
 
 LOOKALIKES = (
@@ -33,16 +40,39 @@ LOOKALIKES = (
     '<image href="https://reqio.app/widget.js"/>',
 )
 
-FOREIGN = ("<svg>", "<math>", '<svg viewBox="0 0 1 1">', "<svg/>", "</svg>", "</math>")
+FOREIGN = (
+    "<svg>",
+    "<math>",
+    "<SVG>",
+    "<Math>",
+    '<svg viewBox="0 0 1 1">',
+    '<svg data-x="a>b">',
+    "<svg/>",
+    "<math/>",
+    "</svg>",
+    "</math>",
+    "</SVG>",
+)
 
 INTEGRATION_POINTS = (
     "<foreignObject>",
+    "<FOREIGNOBJECT>",
+    "<foreignobject>",
+    "<foreignObject/>",
     "</foreignObject>",
+    "</foreignobject>",
     "<desc>",
     "</desc>",
     "<title>",
+    "<title/>",
+    "<desc/>",
     "</title>",
     '<annotation-xml encoding="text/html">',
+    '<annotation-xml encoding="text/html"/>',
+    '<annotation-xml encoding="text&#47;html">',
+    '<annotation-xml encoding="text/html ">',
+    '<annotation-xml encoding="text/html;charset=utf-8">',
+    "<annotation-xml ENCODING=Text/Html>",
     "<annotation-xml encoding='APPLICATION/XHTML+XML'>",
     "<annotation-xml>",
     "<annotation-xml encoding=image/svg+xml>",
@@ -52,6 +82,8 @@ INTEGRATION_POINTS = (
     "<mn>",
     "<ms>",
     "<mtext>",
+    "<mi/>",
+    "<MTEXT>",
     "</mi>",
     "</mtext>",
     "<mglyph>",
@@ -71,6 +103,9 @@ BREAKOUTS = (
     "<font color=red>",
     "<font FACE=serif>",
     "<font size='2'>",
+    "<font size>",
+    "<font COLOR=red>",
+    "<font data-color=red>",
     "</font>",
     "</b>",
     "</div>",
@@ -81,6 +116,7 @@ RAW_TEXT = (
     *(tag for name in _RAW_NAMES for tag in (f"<{name}>", f"</{name}>")),
     "<noscript>",
     "</noscript>",
+    "<plaintext>",
 )
 
 STRUCTURE = (
@@ -125,14 +161,14 @@ TEXT = st.sampled_from(["x", " ", "\n", "&amp;", "a<b", "]]", "--", "-->", "</",
 
 
 @st.composite
-def widget(draw: st.DrawFn) -> str:
+def widget(draw: st.DrawFn, spellings: tuple[str, ...] = WIDGET_SPELLINGS) -> str:
     n = draw(st.integers(0, 99))
-    return draw(st.sampled_from(WIDGET_SPELLINGS)).format(n=n)
+    return draw(st.sampled_from(spellings)).format(n=n)
 
 
-def piece() -> st.SearchStrategy[str]:
+def piece(spellings: tuple[str, ...] = WIDGET_SPELLINGS) -> st.SearchStrategy[str]:
     return st.one_of(
-        widget(),
+        widget(spellings),
         st.sampled_from(LOOKALIKES),
         st.sampled_from(FOREIGN),
         st.sampled_from(INTEGRATION_POINTS),
@@ -145,7 +181,7 @@ def piece() -> st.SearchStrategy[str]:
 
 
 @st.composite
-def attribute_spanning(draw: st.DrawFn) -> str:
+def attribute_spanning(draw: st.DrawFn, spellings: tuple[str, ...] = WIDGET_SPELLINGS) -> str:
     """``<img src='...`` + pieces + ``'>``: a quoted value that holds markup-looking text."""
     opener = draw(
         st.sampled_from(
@@ -159,14 +195,15 @@ def attribute_spanning(draw: st.DrawFn) -> str:
         )
     )
     quote = opener[-1] if opener[-1] in "'\"" else "'"
-    inner = draw(st.lists(st.one_of(piece(), widget()), min_size=1, max_size=4))
+    inner = draw(st.lists(st.one_of(piece(spellings), widget(spellings)), min_size=1, max_size=4))
     return opener + "".join(inner).replace(quote, "") + quote + ">"
 
 
 @st.composite
-def documents(draw: st.DrawFn) -> str:
+def documents(draw: st.DrawFn, spellings: tuple[str, ...] = WIDGET_SPELLINGS) -> str:
     """A document with at least one widget tag, usually inside or after foreign content."""
-    pieces = draw(st.lists(st.one_of(piece(), attribute_spanning()), min_size=1, max_size=14))
+    parts = st.one_of(piece(spellings), attribute_spanning(spellings))
+    pieces = draw(st.lists(parts, min_size=1, max_size=14))
     position = draw(st.integers(0, len(pieces)))
-    pieces.insert(position, draw(widget()))
+    pieces.insert(position, draw(widget(spellings)))
     return "".join(pieces)

@@ -201,12 +201,25 @@ def test_the_interception_sees_a_leak_when_there_is_one(browser: Any) -> None:
 
 
 @settings(
-    max_examples=40,
+    max_examples=30,
     derandomize=True,
     phases=[Phase.explicit, Phase.generate],  # no shrinking in a browser: bounded
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(doc=generators.documents())
 def test_generated_documents_in_the_browser(browser: Any, doc: str) -> None:
+    visit = load(browser, rewritten(doc))
+    assert visit.leaks() == [], f"{doc!r}: {json.dumps(visit.leaks())}"
+
+
+@settings(
+    max_examples=30,
+    derandomize=True,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(doc=generators.documents(generators.PLAIN_SPELLINGS))
+def test_generated_documents_with_plain_widget_urls_in_the_browser(browser: Any, doc: str) -> None:
+    # The tokenizer's share, judged by the browser itself where html5lib 1.1 is out of date.
     visit = load(browser, rewritten(doc))
     assert visit.leaks() == [], f"{doc!r}: {json.dumps(visit.leaks())}"

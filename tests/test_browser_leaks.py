@@ -54,7 +54,9 @@ FIND_MISPLACED = """\
   const isWidget = (el) => {
     if (!(el instanceof HTMLScriptElement) || el.namespaceURI !== XHTML) return false;
     try {
-      const url = new URL(el.src);
+      // Resolved against the page, as el.src does; a template's contents live in an inert
+      // document without the page's base URL, and a clone of them would load from the page.
+      const url = new URL(el.getAttribute("src"), document.baseURI);
       return url.origin === "https://reqio.app" && url.pathname === "/widget.js";
     } catch (e) { return false; }
   };

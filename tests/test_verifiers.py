@@ -351,7 +351,7 @@ def test_v5_accepts_a_token_signed_by_hand(go_v5_verifier: Verifier, now: int) -
     assert result["claims"]["sub"] == "123"
 
 
-V5_CONTROLS = {
+V5_CONTROLS: dict[str, tuple[dict[str, Any], str]] = {
     "integer sub": ({"sub": 123}, r"sub|string"),
     "numeric aud": ({"aud": 42}, r"invalid type|aud is invalid"),
     "aud array with a number": ({"aud": [AUD, 7]}, r"invalid type|aud is invalid"),
@@ -378,7 +378,7 @@ def test_v5_rejects_claims_of_the_wrong_type(
     _rejected(go_v5_verifier(_sign_hs256(claims)), reason)
 
 
-TEXT = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=20)
+TEXT = st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=20)
 TRAITS = st.fixed_dictionaries(
     {},
     optional={

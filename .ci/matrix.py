@@ -21,6 +21,7 @@ import io
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -159,6 +160,26 @@ def _summary(output: str) -> str:
     return lines[-1] if lines else "no output"
 
 
+def _run_tests(command: list[str]) -> tuple[str, int]:
+    """Runs pytest in its own process group, so a timeout also ends the servers it started."""
+    print("+", " ".join(command), flush=True)
+    proc = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        output, _ = proc.communicate(timeout=TEST_TIMEOUT)
+        return output, proc.returncode
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        output, _ = proc.communicate()
+        return f"{output}\ntimed out after {TEST_TIMEOUT} s", 124
+
+
 def run_cell(cell: Cell, uv: str) -> None:
     started = time.monotonic()
     python = _install(cell, uv)
@@ -166,14 +187,7 @@ def run_cell(cell: Cell, uv: str) -> None:
         cell.summary = "install failed"
     else:
         command = [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", *core_tests()]
-        print("+", " ".join(command), flush=True)
-        try:
-            proc = subprocess.run(
-                command, cwd=ROOT, capture_output=True, text=True, timeout=TEST_TIMEOUT
-            )
-            output, code = proc.stdout + proc.stderr, proc.returncode
-        except subprocess.TimeoutExpired:
-            output, code = f"timed out after {TEST_TIMEOUT} s", 124
+        output, code = _run_tests(command)
         print(output[-20_000:], flush=True)
         cell.summary = _summary(output)
         cell.ok = code == 0

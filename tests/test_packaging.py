@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email.parser
 import email.policy
+import importlib.util
 import os
 import re
 import shutil
@@ -20,6 +21,7 @@ import tarfile
 import zipfile
 from email.message import Message
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from conftest import IN_CI, ROOT_DIR
@@ -265,3 +267,41 @@ def test_tests_run_from_the_unpacked_sdist(
     tests = ["tests/test_tokens.py", "tests/test_frameworks.py", "tests/test_speedups.py"]
     out = run(python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests, cwd=tree)
     assert re.search(r"\b\d+ passed\b", out) and " failed" not in out, out[-2000:]
+
+
+# --- the CI matrix ------------------------------------------------------------------------
+
+
+def _matrix() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("ci_matrix", ROOT_DIR / ".ci" / "matrix.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while it runs
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_matrix_core_subset_is_every_test_file_but_the_system_ones() -> None:
+    matrix = _matrix()
+    every = {str(p.relative_to(ROOT_DIR)) for p in (ROOT_DIR / "tests").glob("test_*.py")}
+    assert set(matrix.SYSTEM_TESTS) <= every, set(matrix.SYSTEM_TESTS) - every
+    core = matrix.core_tests()
+    assert set(core) == every - set(matrix.SYSTEM_TESTS)
+    assert "tests/test_rewriter.py" in core and "tests/test_packaging.py" not in core
+
+
+def test_matrix_plans_every_other_interpreter_and_floors_on_the_oldest() -> None:
+    matrix = _matrix()
+    found = [
+        matrix.Interpreter((3, minor, 0), Path(f"/py3{minor}")) for minor in (10, 11, 12, 13, 14)
+    ]
+    cells = matrix.plan(found, [], floors=True)
+    this = "{}.{}".format(*sys.version_info[:2])
+    latest = [c.interpreter.minor for c in cells if not c.floors]
+    assert latest == [f"3.{m}" for m in (10, 11, 12, 13, 14) if f"3.{m}" != this]
+    assert [(c.label, c.interpreter.minor) for c in cells if c.floors] == [
+        ("py3.10-floors", "3.10")
+    ]
+    assert [c.label for c in matrix.plan(found, ["3.12"], floors=False)] == (
+        ["py3.12"] if this != "3.12" else []
+    )

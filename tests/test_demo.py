@@ -332,8 +332,9 @@ def test_browser_spa_gets_its_token_after_signing_in(demo: tuple[str, str], page
 
 
 def test_check_against_the_running_demo(demo: tuple[str, str]) -> None:
-    """``check`` on a live page: signed in, the tag already carries a token; signed out, not."""
-    base, _ = demo
+    """``check`` on a live page: signed in, it verifies the token the tag carries; signed out,
+    it says there is none."""
+    base, secret = demo
     port = base.rsplit(":", 1)[1]
     common = [
         str(SCRIPT),
@@ -345,7 +346,14 @@ def test_check_against_the_running_demo(demo: tuple[str, str]) -> None:
         "proj_demo",
     ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("REQIO_")}
-    signed_in = subprocess.run(common, capture_output=True, text=True, env=env, timeout=60)
+    env.update(REQIO_SECRET=secret, REQIO_AUDIENCE=AUDIENCE)
+    signed_in = subprocess.run(
+        [*common, "-H", f"Cookie: demo_user={SIGNED_IN[0]}"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     signed_out = subprocess.run(
         [*common, "-H", f"Cookie: demo_user={SIGNED_OUT}"],
         capture_output=True,
@@ -354,7 +362,10 @@ def test_check_against_the_running_demo(demo: tuple[str, str]) -> None:
         timeout=60,
     )
     for result in (signed_in, signed_out):
-        assert result.returncode == 0, result.stderr
         assert "1 widget-like tag(s), 1 would be rewritten" in result.stdout
-    assert "data-identity-token is replaced" in signed_in.stdout
-    assert "data-identity-token" not in signed_out.stdout
+        assert secret not in result.stdout + result.stderr
+    assert signed_in.returncode == 0, signed_in.stdout + signed_in.stderr
+    sub = expected_claims(SIGNED_IN[0])["sub"]
+    assert f"token: verified: signature, audience {AUDIENCE}, sub {sub!r}" in signed_in.stdout
+    assert signed_out.returncode == 1, signed_out.stdout
+    assert "no token on the page" in signed_out.stdout

@@ -1,0 +1,87 @@
+"""The one table: rows as they are measured, notes, the machine line, and the number formats."""
+
+from __future__ import annotations
+
+import functools
+import os
+import platform
+import sys
+from pathlib import Path
+
+Row = tuple[str, str, str, str, str]
+ROWS: list[Row] = []
+NOTES: list[str] = []
+
+
+def row(section: str, case: str, ours: str, compared: str, verdict: str) -> None:
+    ROWS.append((section, case, ours, compared, verdict))
+    print(f"  {section} | {case} | {ours} | {compared} | {verdict}", file=sys.stderr, flush=True)
+
+
+def skipped(section: str, case: str, why: str) -> None:
+    """A row that could not be measured here, with the reason in the table itself."""
+    row(section, case, f"n/a ({why})", "", "")
+
+
+def fmt_t(seconds: float) -> str:
+    if seconds < 1e-6:
+        return f"{seconds * 1e9:.0f} ns"
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.1f} µs"
+    if seconds < 1:
+        return f"{seconds * 1e3:.2f} ms"
+    return f"{seconds:.2f} s"
+
+
+def fmt_rate(nbytes: int, seconds: float) -> str:
+    rate = nbytes / seconds
+    if rate >= 1e9:
+        return f"{rate / 1e9:.2f} GB/s"
+    if rate >= 10e6:
+        return f"{rate / 1e6:.0f} MB/s"
+    if rate >= 1e6:
+        return f"{rate / 1e6:.1f} MB/s"
+    return f"{rate / 1e3:.0f} kB/s"
+
+
+def fmt_size(n: int) -> str:
+    return f"{n // 1_000_000} MB" if n >= 1_000_000 else f"{n // 1000} KB"
+
+
+def verdict(ok: bool, text: str) -> str:
+    return f"{text}: {'met' if ok else 'NOT met'}"
+
+
+@functools.lru_cache(maxsize=1)
+def machine() -> str:
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions = []
+    for dist in ("reqio-middleware", "python-lolhtml", "PyJWT", "starlette"):
+        try:
+            from importlib.metadata import version
+
+            versions.append(f"{dist} {version(dist)}")
+        except Exception:
+            versions.append(f"{dist} -")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return (
+        f"{os.cpu_count()} cores, {cpu}, load average {load} at start; "
+        f"Python {platform.python_version()} "
+        f"({platform.python_implementation()}); {platform.system()} {platform.release()}; "
+        + ", ".join(versions)
+    )
+
+
+def print_table() -> None:
+    header = ("section", "case", "ours", "compared with (same run)", "ratio / target")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "|".join("---" for _ in header) + "|")
+    for r in ROWS:
+        print("| " + " | ".join(r) + " |")

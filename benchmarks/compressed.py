@@ -17,7 +17,7 @@ from typing import Any
 from common import PROJECT_ID, SECRET
 from inprocess import _receive, asgi_scope, wsgi_call, wsgi_environ
 from pages import make_page
-from report import NOTES, fmt_t, row, skipped
+from report import NOTES, fmt_delta, fmt_t, row, skipped
 from timing import Timer
 
 PAGE = make_page(100_000, "end")
@@ -78,7 +78,7 @@ def _compressed_row(section: str, t: dict[str, float], floor: float) -> None:
     row(
         f"{SECTION} ({section})",
         f"gzip 100 KB ({len(GZIPPED) // 1000} KB on the wire), signed-in",
-        f"{fmt_t(t['gzip signed-in'])}/req (+{fmt_t(added)} over passing it through)",
+        f"{fmt_t(t['gzip signed-in'])}/req ({fmt_delta(added)} over passing it through)",
         f"anonymous pass-through {fmt_t(t['gzip anonymous'])} · uncompressed signed-in "
         f"{fmt_t(t['plain signed-in'])} · zlib decompress+compress alone {fmt_t(floor)}",
         f"added {added / floor:.2f}x zlib's own round trip",

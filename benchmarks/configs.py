@@ -48,6 +48,10 @@ class Unavailable(Exception):
     """This configuration cannot be built here (the reason is the message)."""
 
 
+def _missing(name: str, exc: ImportError) -> str:
+    return f"{name} is not importable in this checkout ({type(exc).__name__})"
+
+
 class Seeds:
     """The page with a hand-minted token, split once where the template writes it."""
 
@@ -216,7 +220,7 @@ def _flask(variant: str, page: bytes) -> tuple[Any, str]:
         try:
             from reqio_middleware.adapters.flask import Reqio
         except ImportError as exc:
-            raise Unavailable(f"reqio_middleware.adapters.flask.Reqio: {exc}") from None
+            raise Unavailable(_missing("reqio_middleware.adapters.flask.Reqio", exc)) from None
         Reqio(app)
     return app, f"session={USER_ID}"
 
@@ -317,7 +321,9 @@ def _django(variant: str, page: bytes) -> tuple[Any, str]:
         try:
             from reqio_middleware.adapters.django import ReqioMiddleware  # noqa: F401
         except ImportError as exc:
-            raise Unavailable(f"reqio_middleware.adapters.django.ReqioMiddleware: {exc}") from None
+            raise Unavailable(
+                _missing("reqio_middleware.adapters.django.ReqioMiddleware", exc)
+            ) from None
         middleware.append("reqio_middleware.adapters.django.ReqioMiddleware")
     _django_setup()
     _DJANGO_PAGE[:] = [page]

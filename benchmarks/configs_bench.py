@@ -7,12 +7,12 @@ import asyncio
 import io
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from configs import ASGI, DATA, NAMES, WSGI, Unavailable, build
 from pages import make_page
-from report import NOTES, fmt_t, row, skipped, verdict
+from report import NOTES, fmt_delta, fmt_t, row, skipped, verdict
 from timing import Timer
 
 PAGE_SIZE = 100_000
@@ -34,21 +34,38 @@ def bench_configs(timer: Timer) -> None:
         except Unavailable as exc:
             skipped(section, "all", str(exc))
             continue
-        call = _asgi_caller if config in ASGI else _wsgi_caller
         loop = asyncio.new_event_loop()
         try:
             for label, (path, signed_in) in REQUESTS.items():
-                fns = {
-                    name: call(app, path, cookie if signed_in else None, loop)
-                    for name, app in apps.items()
-                }
+                asked = {name: (app, path) for name, app in apps.items()}
                 if signed_in:
-                    fns["seeds"] = call(apps["bare"], "/seeds", cookie, loop)
-                if not _outputs_right(config, label, fns, signed_in):
-                    continue
-                _config_row(section, label, timer.compare(fns), signed_in)
+                    asked["seeds"] = (apps["bare"], "/seeds")
+                t = _timed(timer, loop, config, label, asked, cookie if signed_in else None)
+                if t is not None:
+                    _config_row(section, label, t, signed_in)
         finally:
             loop.close()
+
+
+def _timed(
+    timer: Timer,
+    loop: asyncio.AbstractEventLoop,
+    config: str,
+    label: str,
+    asked: dict[str, tuple[Any, str]],
+    cookie: str | None,
+) -> dict[str, float] | None:
+    """Each app's answer checked, then all timed round-robin; ASGI ones inside the loop."""
+    if config in ASGI:
+        coros = {name: _asgi_caller(app, path, cookie) for name, (app, path) in asked.items()}
+        bodies = {name: loop.run_until_complete(fn()) for name, fn in coros.items()}
+        if not _outputs_right(config, label, bodies, cookie is not None):
+            return None
+        return timer.compare_async(loop, coros)
+    calls = {name: _wsgi_caller(app, path, cookie) for name, (app, path) in asked.items()}
+    if not _outputs_right(config, label, {n: fn() for n, fn in calls.items()}, cookie is not None):
+        return None
+    return timer.compare(calls)
 
 
 def _apps(config: str, page: bytes) -> tuple[dict[str, Any], str]:
@@ -59,13 +76,10 @@ def _apps(config: str, page: bytes) -> tuple[dict[str, Any], str]:
     return apps, cookie
 
 
-def _outputs_right(
-    config: str, label: str, fns: dict[str, Callable[[], bytes]], signed_in: bool
-) -> bool:
+def _outputs_right(config: str, label: str, bodies: dict[str, bytes], signed_in: bool) -> bool:
     """Ours stamps exactly the signed-in page; the seeds' way stamps its own; the rest not."""
-    for name, fn in fns.items():
+    for name, body in bodies.items():
         want = signed_in and name in ("ours", "seeds")
-        body = fn()
         if not _is_the_apps_answer(label, body):
             NOTES.append(f"WRONG OUTPUT: {config} {label} {name}: not the app's answer")
             return False
@@ -101,7 +115,7 @@ def _config_row(section: str, label: str, t: dict[str, float], signed_in: bool) 
     row(
         section,
         label,
-        f"{fmt_t(ours)}/req (+{fmt_t(ours - t['bare'])})",
+        f"{fmt_t(ours)}/req ({fmt_delta(ours - t['bare'])})",
         " · ".join(compared),
         check,
     )
@@ -110,9 +124,7 @@ def _config_row(section: str, label: str, t: dict[str, float], signed_in: bool) 
 # --- callers: one request, its body returned ------------------------------------------------
 
 
-def _asgi_caller(
-    app: Any, path: str, cookie: str | None, loop: asyncio.AbstractEventLoop
-) -> Callable[[], bytes]:
+def _asgi_caller(app: Any, path: str, cookie: str | None) -> Callable[[], Awaitable[bytes]]:
     headers = [(b"host", b"bench.local"), (b"accept", b"text/html,*/*")]
     if cookie:
         headers.append((b"cookie", cookie.encode()))
@@ -144,12 +156,10 @@ def _asgi_caller(
         await app(dict(scope, state={}), receive, send)
         return b"".join(out)
 
-    return lambda: loop.run_until_complete(once())
+    return once
 
 
-def _wsgi_caller(
-    app: Any, path: str, cookie: str | None, loop: asyncio.AbstractEventLoop
-) -> Callable[[], bytes]:
+def _wsgi_caller(app: Any, path: str, cookie: str | None) -> Callable[[], bytes]:
     environ: dict[str, Any] = {
         "REQUEST_METHOD": "GET",
         "SCRIPT_NAME": "",

@@ -11,7 +11,7 @@ from typing import Any
 
 from common import IDENTITY, PROJECT_ID, SECRET, find_all
 from pages import make_page
-from report import NOTES, fmt_t, row, verdict
+from report import NOTES, fmt_delta, fmt_t, row, verdict
 from timing import Timer
 
 PAGE_100K = make_page(100_000, "end")
@@ -145,10 +145,10 @@ def middleware_row(
     section: str, label: str, identified: bool, t: dict[str, float], t_floor: float, chunked: bool
 ) -> None:
     added = t["reqio"] - t["bare"]
-    ours = f"{fmt_t(t['reqio'])}/req (+{fmt_t(added)})"
+    ours = f"{fmt_t(t['reqio'])}/req ({fmt_delta(added)})"
     comp = (
         f"bare {fmt_t(t['bare'])} · forwarding {fmt_t(t['forward'])}"
-        f" (+{fmt_t(t['forward'] - t['bare'])})"
+        f" ({fmt_delta(t['forward'] - t['bare'])})"
     )
     ratio_fwd = t["reqio"] / t["forward"]
     if identified:

@@ -33,6 +33,11 @@ def fmt_t(seconds: float) -> str:
     return f"{seconds:.2f} s"
 
 
+def fmt_delta(seconds: float) -> str:
+    """A difference of two medians, which noise can make negative."""
+    return ("+" if seconds >= 0 else "-") + fmt_t(abs(seconds))
+
+
 def fmt_rate(nbytes: int, seconds: float) -> str:
     rate = nbytes / seconds
     if rate >= 1e9:
@@ -79,9 +84,26 @@ def machine() -> str:
     )
 
 
-def print_table() -> None:
+def table() -> str:
     header = ("section", "case", "ours", "compared with (same run)", "ratio / target")
-    print("| " + " | ".join(header) + " |")
-    print("|" + "|".join("---" for _ in header) + "|")
-    for r in ROWS:
-        print("| " + " | ".join(r) + " |")
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in r) + " |" for r in ROWS]
+    return "\n".join(lines)
+
+
+def print_table() -> None:
+    print(table())
+
+
+def write_markdown(path: str, command: str, seconds: float) -> None:
+    """The whole run as a Markdown page: how it was made, on what, the table and the notes."""
+    notes = "".join(f"- {note}\n" for note in NOTES) or "- none\n"
+    Path(path).write_text(
+        "# Benchmark results\n\n"
+        f"Made with `{command}` ({seconds:.0f} s) on: {machine()}.\n\n"
+        "Every ratio compares figures measured side by side (round-robin) in this one run; "
+        "absolute figures move with the machine's load.\n\n"
+        f"{table()}\n\nNotes:\n\n{notes}",
+        encoding="utf-8",
+    )
+    print(f"table written to {path}")

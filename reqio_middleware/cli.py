@@ -504,26 +504,32 @@ def _check_live(
         return 1
     _print_reports(reports, args, out, live=True)
     tokens = [t for r in reports if r.rewritten and (t := _token_of(r.tag)) is not None]
-    asked = any(
+    if not tokens:
+        return _no_token(reports, args, out)
+    verdicts = [_report_token(t, args, out) for t in tokens]  # one line each, none skipped
+    return 0 if all(verdicts) else 1
+
+
+def _no_token(reports: list[TagReport], args: argparse.Namespace, out: TextIO) -> int:
+    """A rewritable page without a token: fine for an anonymous request, a miss otherwise."""
+    if not any(r.rewritten for r in reports):
+        return 1
+    signed_in = any(
         h.split(":", 1)[0].strip().lower() in ("cookie", "authorization") for h in args.header
     )
-    if not tokens:
-        if not any(r.rewritten for r in reports):
-            return 1
-        if asked:
-            print(
-                "no token on the page: the middleware found no signed-in user for this "
-                "request (check the cookie, and the resolver or middleware order)",
-                file=out,
-            )
-            return 1
+    if signed_in:
         print(
-            "no token on the page: the request was anonymous (pass the session cookie "
-            "with -H 'Cookie: ...' to see a signed-in page)",
+            "no token on the page: the middleware found no signed-in user for this "
+            "request (check the cookie, and the resolver or middleware order)",
             file=out,
         )
-        return 0
-    return 0 if all(_report_token(t, args, out) for t in tokens) else 1
+        return 1
+    print(
+        "no token on the page: the request was anonymous (pass the session cookie "
+        "with -H 'Cookie: ...' to see a signed-in page)",
+        file=out,
+    )
+    return 0
 
 
 _TOKEN_ATTR = re.compile(

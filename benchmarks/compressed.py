@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from common import PROJECT_ID, SECRET
-from inprocess import _receive, asgi_scope, wsgi_call, wsgi_environ
+from inprocess import asgi_scope, receive_empty, wsgi_call, wsgi_environ
 from pages import make_page
 from report import NOTES, fmt_delta, fmt_t, row, skipped
 from timing import Timer
@@ -108,7 +108,7 @@ def _asgi(loop: asyncio.AbstractEventLoop, app: Any, signed_in: bool) -> Callabl
             if message["type"] == "http.response.body":
                 out.append(message.get("body", b""))
 
-        await app(dict(scope), _receive, send)
+        await app(dict(scope), receive_empty, send)
         return b"".join(out)
 
     return lambda: loop.run_until_complete(once())

@@ -89,11 +89,11 @@ def asgi_scope(path: str, identified: bool) -> dict[str, Any]:
     return scope
 
 
-async def _receive() -> dict[str, Any]:
+async def receive_empty() -> dict[str, Any]:
     return {"type": "http.request", "body": b"", "more_body": False}
 
 
-async def _discard(message: Any) -> None:
+async def discard(message: Any) -> None:
     return None
 
 
@@ -104,7 +104,7 @@ async def asgi_body(app: Any, scope: dict[str, Any]) -> bytes:
         if message["type"] == "http.response.body":
             out.append(message.get("body", b""))
 
-    await app(dict(scope), _receive, send)
+    await app(dict(scope), receive_empty, send)
     return b"".join(out)
 
 
@@ -132,7 +132,7 @@ def bench_asgi(timer: Timer, t_jwt: float) -> None:
             for name, app in apps.items():
 
                 async def call(app: Any = app, scope: dict[str, Any] = scope) -> None:
-                    await app(dict(scope), _receive, _discard)
+                    await app(dict(scope), receive_empty, discard)
 
                 calls[name] = call
             t = timer.compare_async(loop, calls)

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from common import PROJECT_ID, SECRET, find_all
-from inprocess import _discard, _receive, asgi_scope
+from inprocess import asgi_scope, discard, receive_empty
 from pages import CHUNK, chunks, make_page
 from report import NOTES, fmt_rate, fmt_t, row, verdict
 from timing import Timer
@@ -101,17 +101,19 @@ def bench_asgi_stream(timer: Timer) -> None:
 
     loop = asyncio.new_event_loop()
     try:
-        loop.run_until_complete(wrapped(dict(scope), _receive, count))
+        loop.run_until_complete(wrapped(dict(scope), receive_empty, count))
 
         async def ours() -> None:
-            await wrapped(dict(scope), _receive, _discard)
+            await wrapped(dict(scope), receive_empty, discard)
 
         async def bare() -> None:
-            await app(dict(scope), _receive, _discard)
+            await app(dict(scope), receive_empty, discard)
 
         t = timer.compare_async(loop, {"ours": ours, "bare": bare})
         seconds, bare_seconds = t["ours"], t["bare"]
-        peak = peak_extra(lambda: loop.run_until_complete(wrapped(dict(scope), _receive, _discard)))
+        peak = peak_extra(
+            lambda: loop.run_until_complete(wrapped(dict(scope), receive_empty, discard))
+        )
     finally:
         loop.close()
     row(

@@ -95,6 +95,36 @@ def print_table() -> None:
     print(table())
 
 
+SECTIONS_TEXT = """\
+Sections, in the order they run (`--only` picks some):
+
+- **token**: minting a token, ours against PyJWT's `encode` of the same claims.
+- **rewriter**: 20 KB to 10 MB pages without the widget, with it near the top and near the end,
+  whole and in 64 KiB chunks, against the `bytes.find` floor, python-lolhtml, a naive regex and
+  `html.parser`.
+- **adversarial**: inputs built to make a tag scanner slow (many `<script ` with no near `>` in
+  script text, in an attribute, in a comment; unclosed comments and quotes; `<script><!--<script>`
+  nesting; 100k widget tags; a held tag fed one byte at a time), for the C and the pure-Python
+  scanner, next to a normal page.
+- **stream**: 100 MB in 64 KiB chunks through `HTMLRewriter` and through `ReqioMiddleware`:
+  throughput and tracemalloc peak.
+- **asgi**, **wsgi**: the middlewares called in-process with the identity in the scope/environ,
+  against the bare app and a wrapper that only forwards.
+- **configs**: the configurations the README documents (Starlette `AuthenticationMiddleware` +
+  `user_resolver`, FastAPI with a dependency, Django `MIDDLEWARE`, Flask `Reqio`), in-process,
+  anonymous, signed-in and JSON, against the same app without Reqio, a forwarding middleware and
+  the seeds' way (no middleware: the view mints with `jwt.encode`, the template writes the
+  attribute). A configuration whose integration is not importable is listed with the reason.
+- **compressed**: a gzip page rewritten and re-encoded for a signed-in visitor against the same
+  page passed through for an anonymous one.
+- **e2e** (`--e2e`): uvicorn + Starlette, gunicorn and waitress + Flask under
+  `wrk -t1 -c16 -d3s`, wrapped against bare, the server's RSS while streaming 100 MB, and nginx
+  `sub_filter` as the C reference for a body edit.
+- **e2e-configs** (`--e2e`): the configurations above under uvicorn, granian, gunicorn
+  (gthread) and waitress, one server process each, rounds interleaved.
+"""
+
+
 def write_markdown(path: str, command: str, seconds: float) -> None:
     """The whole run as a Markdown page: how it was made, on what, the table and the notes."""
     notes = "".join(f"- {note}\n" for note in NOTES) or "- none\n"
@@ -103,7 +133,7 @@ def write_markdown(path: str, command: str, seconds: float) -> None:
         f"Made with `{command}` ({seconds:.0f} s) on: {machine()}.\n\n"
         "Every ratio compares figures measured side by side (round-robin) in this one run; "
         "absolute figures move with the machine's load.\n\n"
-        f"{table()}\n\nNotes:\n\n{notes}",
+        f"{SECTIONS_TEXT}\n{table()}\n\nNotes:\n\n{notes}",
         encoding="utf-8",
     )
     print(f"table written to {path}")

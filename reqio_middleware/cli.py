@@ -612,9 +612,7 @@ def _why_passed(status: int, headers: list[tuple[str, str]]) -> str:
 
 
 def _compression_supported() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(f"{__package__}.compression") is not None
+    return _importable(f"{__package__}.compression")
 
 
 def _header(headers: list[tuple[str, str]], name: str) -> str:
@@ -737,6 +735,7 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
         f"at {sys.executable}",
         f"PyJWT {_version('PyJWT')}, asgiref {_version('asgiref')}",
         "optional: " + ", ".join(f"{d} {_version(d)}" for d in _OPTIONAL),
+        f"compressed HTML: {_compression_line()}",
         "settings:",
         *_settings_lines(),
     ]
@@ -744,6 +743,26 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     lines.append(f"middleware: {problem or 'would start with this environment'}")
     print("\n".join(lines))
     return 1 if problem else 0
+
+
+def _compression_line() -> str:
+    if not _compression_supported():
+        return "passes through without a token (put compression outside the middleware)"
+    encodings = ["gzip", "deflate"]
+    encodings += [name for name, module in _CODECS if _importable(module)]
+    return f"decoded, rewritten and re-encoded ({', '.join(dict.fromkeys(encodings))})"
+
+
+_CODECS = (("br", "brotli"), ("zstd", "zstandard"), ("zstd", "compression.zstd"))
+
+
+def _importable(module: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:  # a parent package that is not there
+        return False
 
 
 def _settings_lines() -> list[str]:

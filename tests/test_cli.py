@@ -758,6 +758,11 @@ def test_doctor_reports_versions_scanner_and_settings(secret: str) -> None:
     assert "REQIO_PROJECT_ID: 'proj_abc123'" in out
     assert "REQIO_AUDIENCE: not set" in out
     assert "would start" in out
+    import importlib.util
+
+    recodes = importlib.util.find_spec("reqio_middleware.compression") is not None
+    assert ("compressed HTML: decoded, rewritten and re-encoded (gzip, deflate" in out) is recodes
+    assert ("compressed HTML: passes through without a token" in out) is not recodes
     assert secret not in out + result.stderr
 
 

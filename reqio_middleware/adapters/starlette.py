@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
+from reqio_middleware.core import nonblocking
 from reqio_middleware.identity import Identity, coerce_identity
 
 __all__ = ["default_identity", "make_user_resolver", "user_resolver"]
@@ -53,9 +54,14 @@ def make_user_resolver(to_identity: ToIdentity) -> Resolver:
     """A resolver that maps an authenticated ``scope["user"]`` with ``to_identity``.
 
     ``to_identity`` is called only for authenticated users and may return an ``Identity``, a
-    mapping or ``None``; an unauthenticated or missing user is anonymous.
+    mapping or ``None``; an unauthenticated or missing user is anonymous. The resolver is
+    marked :func:`~reqio_middleware.core.nonblocking`: it reads what ``AuthenticationMiddleware``
+    already put in the scope, so the middleware calls it inline, with no thread and no task.
+    A ``to_identity`` that does I/O (a database query) must not run there: pass
+    ``resolver_blocking=True`` to the middleware, which then sends it to a worker thread.
     """
 
+    @nonblocking
     def resolve(scope: Scope) -> Identity | None:
         user = scope.get("user")
         if user is None or not getattr(user, "is_authenticated", False):

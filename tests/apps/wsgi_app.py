@@ -35,12 +35,16 @@ def bare(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterabl
     if path == "/static/":
         # A static file the way servers prefer it: wsgi.file_wrapper, validators, a length.
         stat = INDEX.stat()
+        etag = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'
+        if environ.get("HTTP_IF_NONE_MATCH") == etag:  # revalidation, as static servers do
+            start_response("304 Not Modified", [("ETag", etag)])
+            return []
         start_response(
             "200 OK",
             [
                 ("Content-Type", "text/html; charset=utf-8"),
                 ("Content-Length", str(stat.st_size)),
-                ("ETag", f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'),
+                ("ETag", etag),
                 ("Last-Modified", formatdate(stat.st_mtime, usegmt=True)),
                 ("Accept-Ranges", "bytes"),
                 ("Cache-Control", "public, max-age=60"),

@@ -580,7 +580,7 @@ def _response_verdict(status: int, headers: list[tuple[str, str]]) -> tuple[bool
         return False, "passed through untouched: " + _why_passed(status, headers)
     if action is ENCODED_ACTION:
         encoding = _header(headers, "content-encoding")
-        if _compression_supported():
+        if encoding.strip().lower() in _recoded_codings():
             return True, f"{encoding}-compressed HTML: decoded, rewritten and re-encoded"
         return False, (
             f"{encoding}-compressed HTML passes through without a token: put the compression "
@@ -611,8 +611,13 @@ def _why_passed(status: int, headers: list[tuple[str, str]]) -> str:
     return "not a page the middleware rewrites"
 
 
-def _compression_supported() -> bool:
-    return _importable(f"{__package__}.compression")
+def _recoded_codings() -> frozenset[str]:
+    """The Content-Encodings the middleware decodes and re-encodes (none without the module)."""
+    try:
+        from .compression import supported
+    except ImportError:
+        return frozenset()
+    return frozenset(supported())
 
 
 def _header(headers: list[tuple[str, str]], name: str) -> str:
@@ -746,23 +751,10 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def _compression_line() -> str:
-    if not _compression_supported():
+    codings = _recoded_codings()
+    if not codings:
         return "passes through without a token (put compression outside the middleware)"
-    encodings = ["gzip", "deflate"]
-    encodings += [name for name, module in _CODECS if _importable(module)]
-    return f"decoded, rewritten and re-encoded ({', '.join(dict.fromkeys(encodings))})"
-
-
-_CODECS = (("br", "brotli"), ("zstd", "zstandard"), ("zstd", "compression.zstd"))
-
-
-def _importable(module: str) -> bool:
-    import importlib.util
-
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ImportError:  # a parent package that is not there
-        return False
+    return f"decoded, rewritten and re-encoded ({', '.join(sorted(codings))})"
 
 
 def _settings_lines() -> list[str]:

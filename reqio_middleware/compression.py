@@ -120,6 +120,7 @@ class _Recoded:
         self._out: list[bytes] = []  # this call's encoded output
         self._unflushed = False  # the encoder has had input since its last flush
         self._sent = False
+        self._decoded = False  # the decoder has handed on some bytes
         self._raw = False  # undecodable from the start: the body passes as it came
         self._done = False  # the encoded stream has ended (or broke): the rest is dropped
 
@@ -146,7 +147,13 @@ class _Recoded:
     def close(self) -> bytes:
         if self._raw or self._done:
             return b""
-        if self._decoder is None or (not self._sent and self._decoder.finished is not True):
+        # Nothing has gone out yet (the rewriter may hold a short page until its end): the raw
+        # body is sent instead only when the stream is known to be cut short, or when a decoder
+        # that cannot tell where its stream ends has decoded nothing at all.
+        finished = None if self._decoder is None else self._decoder.finished
+        if self._decoder is None or (
+            not self._sent and (finished is False or (finished is None and not self._decoded))
+        ):
             return self._give_raw("ended before it could be decoded") if self._held else b""
         if self._decoder.finished is False:
             logger.warning("compressed page (%s) truncated: finished where it ended", self._coding)
@@ -155,6 +162,7 @@ class _Recoded:
 
     def _through(self, piece: bytes) -> None:
         assert self._encoder is not None
+        self._decoded = True
         rewritten = self._stream.feed(piece)
         if rewritten:
             self._out.append(self._encoder.compress(rewritten))

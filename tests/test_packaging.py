@@ -225,7 +225,8 @@ def test_sdist_carries_everything_its_tests_need(dists: dict[str, Path]) -> None
         assert name in files, name
     missing = _tracked("tests") - files
     assert not missing, sorted(missing)
-    assert not [name for name in files if "__pycache__" in name or name.endswith(".so")]
+    caches = re.compile(r"(^|/)(__pycache__|\.[a-z]+_cache|\.hypothesis)/|\.(so|pyc)$")
+    assert not [name for name in files if caches.search(name)]
 
 
 def test_tests_run_from_the_unpacked_sdist(

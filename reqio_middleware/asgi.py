@@ -87,7 +87,7 @@ class ReqioMiddleware(FrontDoor[ASGIApp]):
             await self.app(scope, receive, send)
             return
         known: Known | None = None
-        if method == "GET" and _conditional(scope):
+        if method == "GET" and not core.surely_anonymous(scope) and _conditional(scope):
             known = await core.resolve_async(scope)
             if known[0] is not None:  # signed in: the app must render, not answer 304
                 scope = _unconditional(scope)
@@ -157,8 +157,8 @@ class _Responder:
         headers = message.get("headers", [])
         if not isinstance(headers, list):
             headers = list(headers)
-        if self.known is not None and message["status"] == 304:
-            core.not_modified(self.scope, self.known)
+        if message["status"] == 304 and core.reads_request and _conditional(self.scope):
+            core.not_modified(self.scope)
         classified = core.classify(self.method, message["status"], headers)
         if classified[0] is PASS_ACTION and not core.debug:  # JSON, assets...: the hot path
             self.mode = PASS

@@ -194,10 +194,11 @@ class Core(Resolving):
     classify = staticmethod(classify)
 
     def surely_anonymous(self, request: Request) -> bool:
-        """A request nobody can be identified for, known without reading the response: the
-        default resolver and nothing stored. Its response goes out untouched, headers unread
-        (a HEAD's too: anonymous, it keeps the application's own headers)."""
-        return self.reads_request and not self.debug and IDENTITY_KEY not in request
+        """A request nobody can be identified for, known without reading the response (the
+        default resolver with nothing stored, or a resolver's own ``anonymous`` test, see
+        :func:`nonblocking`). Its response goes out untouched, headers unread (a HEAD's too:
+        anonymous, it keeps the application's own headers)."""
+        return not self.debug and self.nobody(request)
 
     def still_known(self, known: Resolved) -> bool:
         """Whether an identity resolved before the application ran (a conditional GET) still
@@ -212,16 +213,12 @@ class Core(Resolving):
 
     # -- resolving (see :class:`.resolving.Resolving`) -------------------------------------------
 
-    def not_modified(self, request: Request, known: Resolved) -> None:
-        """A 304 to a conditional GET that looked anonymous before the application ran:
-        if the application has since stored an identity (default resolver), that user keeps a
-        copy cached without a token. Logged once, with the fix."""
-        if (
-            known[0] is None
-            and self.reads_request
-            and not self._not_modified_warned
-            and request.get(IDENTITY_KEY) is not None
-        ):
+    def not_modified(self, request: Request) -> None:
+        """The application answered 304 to a conditional GET. With the default resolver the
+        identity can only be read once the application has stored it, too late to remove the
+        conditional headers: if it is there now, that user keeps a copy cached without a
+        token. Logged once, with the fix. (Any other resolver was asked before the app ran.)"""
+        if not self._not_modified_warned and request.get(IDENTITY_KEY) is not None:
             self._not_modified_warned = True
             logger.warning(_NOT_MODIFIED_HINT)
 

@@ -77,7 +77,7 @@ class ReqioWSGIMiddleware(FrontDoor[WSGIApp]):
         if method != "GET" and method != "HEAD":
             return self.app(environ, start_response)
         known: Known | None = None
-        if method == "GET" and _conditional(environ):
+        if method == "GET" and not core.surely_anonymous(environ) and _conditional(environ):
             known = core.resolve_sync(environ)
             if known[0] is not None:  # signed in: the app must render, not answer 304
                 environ = {k: v for k, v in environ.items() if k not in CONDITIONAL_ENVIRON}
@@ -171,8 +171,8 @@ class _Response:
             code = _CODES.get(status)  # inline: a call costs as much as the lookup
             if code is None:
                 code = _code(status)
-            if self.known is not None and code == 304:
-                self.core.not_modified(self.environ, self.known)
+            if code == 304 and self.core.reads_request and _conditional(self.environ):
+                self.core.not_modified(self.environ)
             classified = self.core.classify(self.method, code, headers)
             if classified[0] is PASS_ACTION:  # JSON, assets, ...: the hot path
                 if self.core.debug:

@@ -1231,3 +1231,44 @@ def test_304_for_a_user_the_app_identified_too_late_is_logged_once(
         call(mw)  # not conditional: nothing to say
     (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert "304" in warning and "without a token" in warning
+
+
+def test_an_anonymous_test_lets_anonymous_responses_pass_unread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from reqio_middleware import core
+    from reqio_middleware.adapters.starlette import user_resolver
+
+    class User:
+        identity = "alice"
+
+        def __init__(self, signed_in: bool) -> None:
+            self.is_authenticated = signed_in
+
+    def no_decision(*args: object) -> object:
+        raise AssertionError("the headers of an anonymous response were read")
+
+    messages = [start(HTML), body(PAGE)]
+    monkeypatch.setattr(core.Core, "classify", staticmethod(no_decision))
+    for scope in ({}, {"user": User(False)}):
+        out = call(
+            middleware(scripted(messages, identity=None), resolver=user_resolver), scope=scope
+        )
+        assert all(a is b for a, b in zip(out, messages, strict=True))
+    monkeypatch.undo()
+    out = call(
+        middleware(scripted(messages, identity=None), resolver=user_resolver),
+        scope={"user": User(True)},
+    )
+    assert body_of(out) == expected(PAGE, "tok-alice")
+
+
+def test_a_resolvers_anonymous_test_is_not_a_call_of_the_resolver() -> None:
+    resolver = Counter()
+    marked = nonblocking(resolver, anonymous=lambda scope: "user" not in scope)
+    json = [start((b"content-type", b"application/json")), body(b"{}")]
+    call(middleware(scripted(json, identity=None), resolver=marked), scope={"user": 1})
+    call(middleware(scripted([start(HTML), body(PAGE)], identity=None), resolver=marked))
+    assert resolver.calls == 0  # JSON is never resolved; nobody there: no call either
+    call(middleware(scripted([start(HTML), body(PAGE)]), resolver=marked), scope={"user": 1})
+    assert resolver.calls == 1

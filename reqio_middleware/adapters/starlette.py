@@ -30,7 +30,7 @@ from typing import Any
 from reqio_middleware.core import nonblocking
 from reqio_middleware.identity import Identity, coerce_identity
 
-__all__ = ["default_identity", "make_user_resolver", "user_resolver"]
+__all__ = ["anonymous", "default_identity", "make_user_resolver", "user_resolver"]
 
 Scope = MutableMapping[str, Any]
 ToIdentity = Callable[[Any], "Identity | Mapping[str, Any] | None"]
@@ -60,14 +60,19 @@ def make_user_resolver(to_identity: ToIdentity) -> Resolver:
     """
 
     def resolve(scope: Scope) -> Identity | None:
-        user = scope.get("user")
-        if user is None or not getattr(user, "is_authenticated", False):
+        if anonymous(scope):
             return None
-        return coerce_identity(to_identity(user))
+        return coerce_identity(to_identity(scope["user"]))
 
     resolve.__name__ = resolve.__qualname__ = "user_resolver"
-    # It reads what AuthenticationMiddleware already put in the scope: called inline, no thread.
-    return nonblocking(resolve)
+    # It reads what AuthenticationMiddleware already put in the scope: called inline, no thread,
+    # and an anonymous visitor's responses pass without their headers being read.
+    return nonblocking(resolve, anonymous=anonymous)
+
+
+def anonymous(scope: Scope) -> bool:
+    """Whether the scope holds no authenticated user (a missing one included)."""
+    return not getattr(scope.get("user"), "is_authenticated", False)
 
 
 #: The resolver for Starlette's own ``BaseUser`` types (see :func:`default_identity`).

@@ -149,6 +149,7 @@ def write_markdown(path: str, command: str, seconds: float) -> None:
     notes = "".join(f"- {note}\n" for note in NOTES) or "- none\n"
     Path(path).write_text(
         "# Benchmark results\n\n"
+        "[README](../README.md) · the full table behind the README's performance summary.\n\n"
         f"Made with `{command}` ({seconds:.0f} s) on: {machine()}.\n\n"
         "Every ratio compares figures measured side by side (round-robin) in this one run; "
         "absolute figures move with the machine's load.\n\n"

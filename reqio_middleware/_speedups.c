@@ -29,8 +29,27 @@
 #endif
 #include <Python.h>
 #include <string.h>
-#if defined(__SSE2__)
+/* SSE2 intrinsics exist on every x86-64 compiler (GCC and clang say __SSE2__, MSVC _M_X64).
+ * REQIO_PORTABLE keeps them but turns off the GCC/glibc-only helpers (__builtin_clz, memmem),
+ * so the tests can build and check the branches other compilers take. */
+#if defined(__SSE2__) || defined(_M_X64) || (defined(_M_IX86_FP) && _M_IX86_FP >= 2)
 #include <emmintrin.h>
+#define USE_SSE2 1
+#endif
+
+/* The index of the highest set bit of a non-zero mask. */
+#if !defined(USE_SSE2)
+#elif (defined(__GNUC__) || defined(__clang__)) && !defined(REQIO_PORTABLE)
+#define HIGHEST_BIT(mask) (31 - __builtin_clz(mask))
+#else
+static int highest_bit(unsigned int mask) {
+    int bit = 0;
+    while (mask >>= 1) {
+        bit++;
+    }
+    return bit;
+}
+#define HIGHEST_BIT(mask) highest_bit(mask)
 #endif
 
 /* Byte classes, so that each step of the name and value states is one table lookup. */
@@ -76,13 +95,18 @@ typedef struct {
 
 static const Name SCRIPT = NAME("script");
 static const Name SPECIAL[] = {
-    NAME("script"), NAME("plaintext"), /* scan() handles these two itself */
+    NAME("script"), /* scan() handles this one itself */
+    /* these stop the scan: plaintext, and where the tree builder decides what follows */
+    NAME("plaintext"), NAME("svg"), NAME("math"), NAME("select"), NAME("frameset"),
     NAME("style"), NAME("textarea"), NAME("title"), NAME("xmp"), NAME("iframe"),
     NAME("noembed"), NAME("noframes"), NAME("noscript"),
 };
 #define N_SPECIAL (sizeof(SPECIAL) / sizeof(SPECIAL[0]))
 /* The first letters of SPECIAL's names: any other tag is told apart at once. */
-#define MAYBE_SPECIAL(c) ((c) == 's' || (c) == 'p' || (c) == 't' || (c) == 'x' || (c) == 'i' || (c) == 'n')
+#define N_STOPS 6 /* SPECIAL[1..5] */
+#define MAYBE_SPECIAL(c)                                                                       \
+    ((c) == 's' || (c) == 'p' || (c) == 't' || (c) == 'x' || (c) == 'i' || (c) == 'n' ||       \
+     (c) == 'm' || (c) == 'f')
 
 /* Which tokenizer-switching tag name is at s (just after '<'), followed by whitespace, '/' or
  * '>': its index in SPECIAL, or -1 (also when the buffer ends too soon to tell). */
@@ -151,6 +175,75 @@ static Py_ssize_t tag_rest(const unsigned char *b, Py_ssize_t p, Py_ssize_t n) {
             p = q;
         }
     }
+}
+
+/* The tag states one at a time, resumable: for a tag cut by a chunk boundary, each chunk is
+ * read once. The states are rewriter._TagDrain's (tag name, before/after attribute name,
+ * attribute name, before attribute value, double/single-quoted and unquoted value, after a
+ * quoted value, self-closing). Returns the position after '>', or -1 with *state updated. */
+enum { S_TAGNAME, S_BAN, S_AN, S_AAN, S_BAV, S_DQ, S_SQ, S_UQ, S_AAVQ, S_SC, N_TAG_STATES };
+
+/* A run of bytes that none of `ends` classes stops, from p. */
+static Py_ssize_t run_until(const unsigned char *b, Py_ssize_t p, Py_ssize_t n, int ends) {
+    while (p < n && !(CLASS[b[p]] & ends)) {
+        p++;
+    }
+    return p;
+}
+
+static Py_ssize_t tag_states(const unsigned char *b, Py_ssize_t p, Py_ssize_t n, int *state) {
+    int st = *state;
+    while (p < n) {
+        if (st == S_DQ || st == S_SQ) {
+            const unsigned char *close = memchr(b + p, st == S_DQ ? '"' : '\'', (size_t)(n - p));
+            if (close == NULL) {
+                break;
+            }
+            p = (close - b) + 1;
+            st = S_AAVQ;
+            continue;
+        }
+        if (st == S_TAGNAME || st == S_AN || st == S_UQ) {
+            int ends = st == S_TAGNAME ? ENDS_TAG_NAME : st == S_AN ? ENDS_ATTR_NAME : ENDS_UNQUOTED;
+            p = run_until(b, p, n, ends);
+            if (p == n) {
+                break;
+            }
+            st = st == S_AN ? S_AAN : S_BAN; /* the delimiter is read again below */
+            continue;
+        }
+        unsigned char c = b[p];
+        if (c == '>') { /* ends the tag in every remaining state */
+            *state = st;
+            return p + 1;
+        }
+        if (st == S_BAV) {
+            if (is_ws(c)) {
+                p++;
+            } else if (c == '"' || c == '\'') {
+                p++;
+                st = c == '"' ? S_DQ : S_SQ;
+            } else {
+                st = S_UQ;
+            }
+        } else if (st == S_SC) {
+            st = S_BAN; /* '/' not followed by '>': read again as before attribute name */
+        } else if (is_ws(c)) {
+            p++;
+            st = st == S_AAVQ ? S_BAN : st;
+        } else if (c == '/') {
+            p++;
+            st = S_SC;
+        } else if (c == '=' && (st == S_AN || st == S_AAN)) {
+            p++;
+            st = S_BAV;
+        } else { /* a name character (a '=' here starts a name) */
+            p++;
+            st = S_AN;
+        }
+    }
+    *state = st;
+    return -1;
 }
 
 static Py_ssize_t up_to_gt(const unsigned char *b, Py_ssize_t from, Py_ssize_t n) {
@@ -291,6 +384,28 @@ static Py_ssize_t script_data_end(const unsigned char *b, Py_ssize_t q, Py_ssize
     return -1;
 }
 
+/* Whether needle (non-empty) occurs in hay: memmem where the C library has it (glibc, the BSDs,
+ * macOS), a memchr loop elsewhere (MSVC) and under REQIO_PORTABLE, which the tests build. */
+static int contains(const unsigned char *hay, Py_ssize_t hay_len, const unsigned char *needle,
+                    Py_ssize_t needle_len) {
+#if (defined(__GLIBC__) || defined(__APPLE__) || defined(__FreeBSD__)) && !defined(REQIO_PORTABLE)
+    return memmem(hay, (size_t)hay_len, needle, (size_t)needle_len) != NULL;
+#else
+    Py_ssize_t last = hay_len - needle_len;
+    for (Py_ssize_t i = 0; i <= last; i++) {
+        const unsigned char *at = memchr(hay + i, needle[0], (size_t)(last - i + 1));
+        if (at == NULL) {
+            return 0;
+        }
+        i = at - hay;
+        if (memcmp(at, needle, (size_t)needle_len) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+#endif
+}
+
 /* rewriter._Matcher.maybe: the start tag b[start:end] may be the widget's when the widget's
  * path is in it literally, or when it holds what could spell the path otherwise (a character
  * reference, or a tab or newline, which URL parsing drops). An empty path means "every tag
@@ -300,7 +415,7 @@ static int may_be_widget(const unsigned char *b, Py_ssize_t start, Py_ssize_t en
     if (path_len == 0) {
         return 1;
     }
-    if (memmem(b + start, (size_t)(end - start), path, (size_t)path_len) != NULL) {
+    if (contains(b + start, end - start, path, path_len)) {
         return 1;
     }
     for (Py_ssize_t i = start; i < end; i++) {
@@ -339,7 +454,7 @@ static Py_ssize_t scan(const unsigned char *b, Py_ssize_t p, Py_ssize_t n,
                 p = end; /* its end tag is read as a tag next */
                 continue;
             }
-            if (special == 1) {
+            if (special >= 1 && special < N_STOPS) {
                 return p;
             }
             Py_ssize_t q = p + 2;
@@ -443,21 +558,67 @@ static PyObject *scan_data(PyObject *module, PyObject *const *args, Py_ssize_t n
 static PyObject *tag_end(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     (void)module;
     const unsigned char *b;
-    Py_ssize_t pos, n;
-    if (parse_args(args, nargs, 2, "tag_end(buf: bytes, pos: int)", &b, &pos, &n, NULL, NULL) < 0) {
+    Py_ssize_t pos, n, limit;
+    if (parse_args(args, nargs < 3 ? nargs : 2, 2, "tag_end(buf: bytes, pos: int, limit: int = len)",
+                   &b, &pos, &n, NULL, NULL) < 0) {
         return NULL;
     }
-    return PyLong_FromSsize_t(tag_rest(b, pos, n));
+    limit = n;
+    if (nargs == 3) {
+        limit = PyLong_AsSsize_t(args[2]);
+        if (limit == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        if (limit < pos || limit > n) {
+            PyErr_SetString(PyExc_ValueError, "limit out of range");
+            return NULL;
+        }
+    } else if (nargs > 3) {
+        PyErr_SetString(PyExc_TypeError, "tag_end(buf: bytes, pos: int, limit: int = len)");
+        return NULL;
+    }
+    return PyLong_FromSsize_t(tag_rest(b, pos, limit));
 }
 
-/* Whether a '<script' whose start tag may be the widget's begins at p (p + 7 < n). */
-static int candidate_at(const unsigned char *b, Py_ssize_t p, Py_ssize_t n,
+/* tag_states(buf, pos, state) -> the position after '>' (>= 0), or -1 - the state to resume
+ * in when buf ends first. */
+static PyObject *tag_states_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    (void)module;
+    const unsigned char *b;
+    Py_ssize_t pos, n;
+    if (nargs != 3 || parse_args(args, 2, 2, "tag_states(buf: bytes, pos: int, state: int)", &b,
+                                 &pos, &n, NULL, NULL) < 0) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_TypeError, "tag_states(buf: bytes, pos: int, state: int)");
+        }
+        return NULL;
+    }
+    long state = PyLong_AsLong(args[2]);
+    if (state == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (state < 0 || state >= N_TAG_STATES) {
+        PyErr_SetString(PyExc_ValueError, "state out of range");
+        return NULL;
+    }
+    int st = (int)state;
+    Py_ssize_t end;
+    WITHOUT_GIL_IF(n - pos > BIG, end = tag_states(b, pos, n, &st));
+    return PyLong_FromSsize_t(end >= 0 ? end : -1 - st);
+}
+
+/* What the '<script' at p is for the backward search (p + 7 < n): NOT_SCRIPT; PASSED (a start
+ * tag that ends before limit and cannot be the widget's); CANDIDATE (it may be, or it does not
+ * end before limit, so only the tokenizer can tell). Bounding each tag's scan by the previous
+ * '<script' looked at keeps the search linear in the input. */
+enum { NOT_SCRIPT, PASSED, CANDIDATE };
+static int candidate_at(const unsigned char *b, Py_ssize_t p, Py_ssize_t n, Py_ssize_t limit,
                         const unsigned char *path, Py_ssize_t path_len) {
     if (b[p] != '<' || name_at(b, p + 1, n, SCRIPT.name, SCRIPT.len) != 1) {
-        return 0;
+        return NOT_SCRIPT;
     }
-    Py_ssize_t end = tag_rest(b, p + 7, n);
-    return end >= 0 && may_be_widget(b, p, end, path, path_len);
+    Py_ssize_t end = tag_rest(b, p + 7, limit);
+    return end < 0 || may_be_widget(b, p, end, path, path_len) ? CANDIDATE : PASSED;
 }
 
 /* The last candidate starting before hi, searched backwards: a widget tag usually sits near
@@ -466,7 +627,9 @@ static int candidate_at(const unsigned char *b, Py_ssize_t p, Py_ssize_t n,
 static Py_ssize_t last_candidate_in(const unsigned char *b, Py_ssize_t hi, Py_ssize_t n,
                                     const unsigned char *path, Py_ssize_t path_len) {
     Py_ssize_t top = hi < n - 7 ? hi : n - 7; /* a candidate needs its delimiter in buf */
-#if defined(__SSE2__)
+    Py_ssize_t limit = hi;
+    int what;
+#if defined(USE_SSE2)
     const __m128i lt = _mm_set1_epi8('<'), s = _mm_set1_epi8('s'), t = _mm_set1_epi8('t');
     const __m128i fold = _mm_set1_epi8(0x20);
     while (top >= 16) {
@@ -477,9 +640,13 @@ static Py_ssize_t last_candidate_in(const unsigned char *b, Py_ssize_t hi, Py_ss
         unsigned int mask = (unsigned int)_mm_movemask_epi8(_mm_and_si128(
             _mm_cmpeq_epi8(v0, lt), _mm_and_si128(_mm_cmpeq_epi8(v1, s), _mm_cmpeq_epi8(v6, t))));
         while (mask != 0) {
-            int bit = 31 - __builtin_clz(mask);
-            if (candidate_at(b, at + bit, n, path, path_len)) {
+            int bit = HIGHEST_BIT(mask);
+            what = candidate_at(b, at + bit, n, limit, path, path_len);
+            if (what == CANDIDATE) {
                 return at + bit;
+            }
+            if (what == PASSED) {
+                limit = at + bit;
             }
             mask &= ~(1u << bit);
         }
@@ -487,8 +654,15 @@ static Py_ssize_t last_candidate_in(const unsigned char *b, Py_ssize_t hi, Py_ss
     }
 #endif
     for (Py_ssize_t p = top - 1; p >= 0; p--) {
-        if (b[p] == '<' && candidate_at(b, p, n, path, path_len)) {
+        if (b[p] != '<') {
+            continue;
+        }
+        what = candidate_at(b, p, n, limit, path, path_len);
+        if (what == CANDIDATE) {
             return p;
+        }
+        if (what == PASSED) {
+            limit = p;
         }
     }
     return -1;
@@ -511,14 +685,33 @@ static PyMethodDef methods[] = {
      "scan_data(buf, pos, path=b'') -> int: where the data-state run from pos ends."},
     {"tag_end", (PyCFunction)(void (*)(void))tag_end, METH_FASTCALL,
      "tag_end(buf, pos) -> int: after the '>' ending the tag whose name ends at pos, or -1."},
+    {"tag_states", (PyCFunction)(void (*)(void))tag_states_py, METH_FASTCALL,
+     "tag_states(buf, pos, state) -> int: after '>' (>= 0), or -1 - the state to resume in."},
     {"last_candidate", (PyCFunction)(void (*)(void))last_candidate, METH_FASTCALL,
      "last_candidate(buf, hi, path) -> int: the last '<script' before hi that may be the widget."},
     {NULL, NULL, 0, NULL},
 };
 
-static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "reqio_middleware._speedups",
-    "The rewriter's data-state scanner, in C.", -1, methods,
+/* Multi-phase initialisation, so the module can say it is safe without the GIL where the
+ * Python supports free threading: it keeps no state, and every function only reads its
+ * arguments (bytes are immutable). */
+static PyModuleDef_Slot slots[] = {
+#ifdef Py_mod_gil
+    {Py_mod_gil, Py_MOD_GIL_NOT_USED},
+#endif
+    {0, NULL},
 };
 
-PyMODINIT_FUNC PyInit__speedups(void) { return PyModule_Create(&module); }
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT,
+    "reqio_middleware._speedups",
+    "The rewriter's data-state scanner, in C.",
+    0,
+    methods,
+    slots,
+    NULL,
+    NULL,
+    NULL,
+};
+
+PyMODINIT_FUNC PyInit__speedups(void) { return PyModuleDef_Init(&module); }

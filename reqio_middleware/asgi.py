@@ -41,7 +41,9 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+# What is wrapped: any ASGI app, whatever its framework's own types for the three (Quart and
+# Litestar type scopes as TypedDicts, which a MutableMapping parameter would refuse).
+ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
 Resolver = Callable[[Scope], Any]
 Known = tuple[Identity | None, str | None]
 
@@ -85,7 +87,7 @@ class ReqioMiddleware(FrontDoor[ASGIApp]):
             await self.app(scope, receive, send)
             return
         known: Known | None = None
-        if method == "GET" and not core.surely_anonymous(scope) and _conditional(scope):
+        if method == "GET" and _conditional(scope):
             known = await core.resolve_async(scope)
             if known[0] is not None:  # signed in: the app must render, not answer 304
                 scope = _unconditional(scope)
@@ -155,6 +157,8 @@ class _Responder:
         headers = message.get("headers", [])
         if not isinstance(headers, list):
             headers = list(headers)
+        if self.known is not None and message["status"] == 304:
+            core.not_modified(self.scope, self.known)
         classified = core.classify(self.method, message["status"], headers)
         if classified[0] is PASS_ACTION and not core.debug:  # JSON, assets...: the hot path
             self.mode = PASS
@@ -166,8 +170,14 @@ class _Responder:
             known = self.known
             if known is not None and core.still_known(known):
                 identity, failure = known
+            elif core.inline:  # no coroutine to make: the shipped resolvers and the default
+                identity, failure = core.resolve_sync(self.scope)
             else:
                 identity, failure = await core.resolve_async(self.scope)
+            if core.untouched(identity):  # most HTML traffic is anonymous
+                self.mode = PASS
+                await self.send(message)
+                return
         where = f"{self.method} {self.scope.get('path', '')}" if core.debug else ""
         page = core.page(self.method, classified, headers, identity, failure, where)
         if page.mode == PASS:
@@ -292,7 +302,15 @@ def _built_by_starlette() -> bool:
 
 
 def _conditional(scope: Scope) -> bool:
-    return any(bytes(name).lower() in CONDITIONAL_HEADERS for name, _ in scope.get("headers", ()))
+    """Whether a request is conditional; run for every GET, so names not starting with an
+    ``i`` are passed over without a ``lower()``."""
+    for name, _ in scope.get("headers", ()):
+        if name[:1] in _I and bytes(name).lower() in CONDITIONAL_HEADERS:
+            return True
+    return False
+
+
+_I = (b"i", b"I")
 
 
 def _unconditional(scope: Scope) -> Scope:

@@ -33,14 +33,18 @@ from __future__ import annotations
 
 import functools
 import html
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple, overload
 
+from . import foreign, tags
+
 __all__ = [
     "DEFAULT_WIDGET_SRC",
     "MAX_TAG_BYTES",
+    "SCANNER",
     "HTMLRewriter",
     "TagReport",
     "WidgetSource",
@@ -59,17 +63,12 @@ TOKEN_ATTR = b"data-identity-token"
 
 # --- the tokenizer's states, as patterns ---------------------------------------------------
 
-_RAW_NAMES = (
-    b"script",
-    b"style",
-    b"textarea",
-    b"title",
-    b"xmp",
-    b"iframe",
-    b"noembed",
-    b"noframes",
-    b"noscript",
-    b"plaintext",
+_RAW_NAMES = tuple(sorted(tags.SWITCHING))
+#: The names the data-state run stops at: tokenizer switches and tree-builder stops.
+_STOP_NAMES = tuple(sorted(tags.HTML_STOPS))
+#: Letters no stop name starts with: tags beginning with one skip the name check.
+_PLAIN_FIRST = bytes(
+    c for c in range(ord("a"), ord("z") + 1) if all(name[0] != c for name in _STOP_NAMES)
 )
 
 
@@ -81,25 +80,32 @@ def _pattern(template: bytes, **parts: bytes) -> bytes:
     return out
 
 
-# Attribute value: quoted (quote states) or unquoted (which cannot start with a quote).
-_VALUE = _pattern(rb"""(?:"[^"]*+"|'[^']*+'|(?!["'])[^WS>]*+)""")
+# The patterns are written so that a string can be split into their pieces in one way only:
+# every run ends with a lookahead that the next byte cannot continue it. That is what keeps
+# a failing match (an incomplete tag) linear without possessive quantifiers or atomic groups,
+# which Python 3.10's ``re`` does not have.
+#
+# Attribute value: quoted (quote states) or unquoted (which cannot start with a quote); empty
+# only when '>' (or the end of the tag's span) follows, as before-attribute-value reads it.
+_VALUE = _pattern(rb"""(?:"[^"]*"|'[^']*'|[^WS>"'][^WS>]*(?![^WS>])|(?![^>]))""")
 # Attribute name state; a leading '=' is a (parse-error) name character, later ones end it.
-_NAME = _pattern(rb"[^WS/>][^WS/>=]*+")
+_NAME = _pattern(rb"[^WS/>][^WS/>=]*(?![^WS/>=])")
 # After the tag name up to and including '>': before/after attribute name, the attribute
 # value states, self-closing. A name followed by '=' must have a value, so an unterminated
 # quote makes the whole pattern fail, which is how "tag incomplete" shows.
 _TAG_REST_EXACT = _pattern(
-    rb"(?:[WS/]++|{NAME}(?:[WS]*+=[WS]*+{VALUE}|(?![WS]*+=)))*+>", NAME=_NAME, VALUE=_VALUE
+    rb"(?:[WS/]+(?![WS/])|{NAME}(?:[WS]*=[WS]*{VALUE}|(?![WS]*=)))*>", NAME=_NAME, VALUE=_VALUE
 )
 # The same states for the tags real pages are made of (name="v" name='v' name=v name),
 # tried first because it is several times cheaper; any tag it does not fit goes to the
 # exact form above, so both give the same end.
 _TAG_REST_COMMON = _pattern(
-    rb"""(?:[WS]++[^WS/>="'<`]++(?:="[^"]*+"|='[^']*+'|=[^WS>"'=<`]++)?+)*+[WS]*+/?>"""
+    rb"""(?:[WS]+[^WS/>="'<`]+(?![^WS/>="'<`])"""
+    rb"""(?:="[^"]*"|='[^']*'|=[^WS>"'=<`]+(?![^WS>"'=<`]))?)*[WS]*/?>"""
 )
 _TAG_REST = b"(?:" + _TAG_REST_COMMON + b"|" + _TAG_REST_EXACT + b")"
-_TAG_NAME = _pattern(rb"[^WS/>]*+")
-_SPECIAL = b"(?i:" + b"|".join(_RAW_NAMES) + _pattern(rb")(?=[WS/>])")
+_TAG_NAME = _pattern(rb"[^WS/>]*(?![^WS/>])")
+_SPECIAL = b"(?i:" + b"|".join(_STOP_NAMES) + _pattern(rb")(?=[WS/>])")
 
 # Data state, consumed in bulk by one C-level match: text, end tags (which may carry
 # attributes), bogus comments and doctypes, start tags of ordinary elements, a lone '<'. It
@@ -108,19 +114,21 @@ _SPECIAL = b"(?i:" + b"|".join(_RAW_NAMES) + _pattern(rb")(?=[WS/>])")
 # begin a raw-text name skip the (costly) name check.
 _BULK = re.compile(
     _pattern(
-        rb"(?:[^<]++"
-        rb"|<[abcdefghjklmoqruvwyzABCDEFGHJKLMOQRUVWYZ]{TAG_NAME}{REST}"
+        rb"(?:[^<]+"
+        rb"|<+(?=[^a-zA-Z!/?])"
+        rb"|<[{PLAIN_FIRST}]{TAG_NAME}{REST}"
         rb"|</[a-zA-Z]{TAG_NAME}{REST}"
         rb"|<(?!{SPECIAL})[a-zA-Z]{TAG_NAME}{REST}"
         rb"|<(?=[^a-zA-Z!/?])"
         rb"|</>"
-        rb"|</(?=[^a-zA-Z>])[^>]*+>"
-        rb"|<!(?!--)[^>]*+>"
-        rb"|<\?[^>]*+>"
-        rb")*+",
+        rb"|</(?=[^a-zA-Z>])[^>]*>"
+        rb"|<!(?!--)[^>]*>"
+        rb"|<\?[^>]*>"
+        rb")*",
         TAG_NAME=_TAG_NAME,
         REST=_TAG_REST,
         SPECIAL=_SPECIAL,
+        PLAIN_FIRST=_PLAIN_FIRST + _PLAIN_FIRST.upper(),
     )
 )
 
@@ -132,52 +140,45 @@ def _scan_data_pattern(buf: bytes, pos: int, path: bytes = b"") -> int:
     return _BULK.match(buf, pos).end()  # type: ignore[union-attr]
 
 
-def _tag_end_pattern(buf: bytes, pos: int) -> int:
-    """After the '>' that ends the tag whose name ends at ``pos``; -1 when it is incomplete."""
-    m = _TAG_END.match(buf, pos)
+def _tag_end_pattern(buf: bytes, pos: int, limit: int = -1) -> int:
+    """After the '>' that ends the tag whose name ends at ``pos``; -1 when it is incomplete
+    (in ``buf[:limit]`` when a limit is given)."""
+    m = _TAG_END.match(buf, pos, len(buf) if limit == -1 else limit)
     return -1 if m is None else m.end()
 
 
 def _last_candidate_pattern(buf: bytes, hi: int, path: bytes) -> int:
-    """Start of the last ``<script`` before ``hi`` whose complete start tag may be the widget's
-    (``_may_be_widget``), or -1. Windows are searched from ``hi`` backwards, growing: the
-    widget usually sits near the end of a page."""
-    stop, window = hi, 16 * 1024
+    """Start of the last ``<script`` before ``hi`` that may be the widget's, or -1: its start
+    tag ends before the next ``<script`` (or ``hi``) and ``_may_be_widget`` holds, or it does
+    not end there, so that only the tokenizer can tell. Bounding each tag's scan by the next
+    ``<script`` keeps the search linear. Windows are searched from ``hi`` backwards, growing:
+    the widget usually sits near the end of a page."""
+    stop, window, limit = hi, 16 * 1024, hi
     while stop > 0:
         start = max(0, stop - window)
-        last = -1
         # endpos reaches past the window so that a '<script' at its very end can see the
         # delimiter its pattern looks ahead for; only matches starting inside are taken.
-        for m in _SCRIPT_CANDIDATE.finditer(buf, start, min(len(buf), stop + 8)):
-            if m.start() >= stop:
-                break
-            end = _tag_end(buf, m.end())
-            if end != -1 and _may_be_widget(buf, m.start(), end, path):
-                last = m.start()
-        if last != -1:
-            return last
+        found = [
+            m.start()
+            for m in _SCRIPT_CANDIDATE.finditer(buf, start, min(len(buf), stop + 8))
+            if m.start() < stop
+        ]
+        for at in reversed(found):
+            end = _tag_end_pattern(buf, at + 7, limit)
+            if end == -1 or _may_be_widget(buf, at, end, path):
+                return at
+            limit = at
         stop, window = start, window * 2
     return -1
 
 
-try:  # the same states in C (reqio_middleware/_speedups.c), built when a compiler was there
-    from ._speedups import last_candidate as _last_candidate
-    from ._speedups import scan_data as _scan_data
-    from ._speedups import tag_end as _tag_end
-except ImportError:  # pragma: no cover - depends on the install
-    _scan_data = _scan_data_pattern
-    _tag_end = _tag_end_pattern
-    _last_candidate = _last_candidate_pattern
-
-#: The functions above that have a C version; each ``NAME`` has its twin ``NAME_pattern``,
-#: which tests swap in to check both versions give the same bytes.
-_ACCELERATED = ("_scan_data", "_tag_end", "_last_candidate")
+#: The functions that have a C version; each ``NAME`` has its twin ``NAME_pattern``, which
+#: tests swap in to check both versions give the same bytes.
+_ACCELERATED = ("_scan_data", "_tag_end", "_last_candidate", "_tag_states")
 
 _SPECIAL_OPEN = re.compile(b"<(" + _SPECIAL + b")")
 _TAG_END = re.compile(_TAG_REST)
-_ATTR = re.compile(
-    _pattern(rb"[WS/]*+({NAME})(?:[WS]*+=[WS]*+({VALUE}))?", NAME=_NAME, VALUE=_VALUE)
-)
+_ATTR = re.compile(_pattern(rb"[WS/]*({NAME})(?:[WS]*=[WS]*({VALUE}))?", NAME=_NAME, VALUE=_VALUE))
 _COMMENT_END = re.compile(rb"--!?>")
 _SCRIPT_CANDIDATE = re.compile(_pattern(rb"<script(?=[WS/>])"), re.IGNORECASE)
 _END_SCRIPT = _pattern(rb"</script[WS/>]")
@@ -186,19 +187,37 @@ _SCRIPT_ESCAPED = re.compile(b"-->|" + _END_SCRIPT + _pattern(rb"|<script[WS/>]"
 _SCRIPT_DOUBLE = re.compile(b"-->|" + _END_SCRIPT, re.IGNORECASE)
 _RAW_END = {
     name: re.compile(_pattern(rb"</{NAME}[WS/>]", NAME=name), re.IGNORECASE)
-    for name in _RAW_NAMES
-    if name not in (b"script", b"plaintext")
+    for name in sorted(tags.RAWTEXT | tags.RCDATA)
 }
 # Resumable pieces for a tag cut by a chunk boundary (see _TagDrain).
-_RUN_NAME = re.compile(_pattern(rb"[^WS/>=]*+"))
+_RUN_NAME = re.compile(_pattern(rb"[^WS/>=]*"))
 _RUN_TAG_NAME = re.compile(_TAG_NAME)
-_RUN_UNQUOTED = re.compile(_pattern(rb"[^WS>]*+"))
+_RUN_UNQUOTED = re.compile(_pattern(rb"[^WS>]*"))
+_RUN_NAMES = re.compile(rb"[^/>=]*")
+_RUN_WS = re.compile(_pattern(rb"[WS]*"))
 _WS_BYTES = frozenset(b"\t\n\f\r ")
 _MAYBE_ENCODED = re.compile(rb"[&\t\n\r]")
 _URL_TRIM = "".join(map(chr, range(0x21)))
 
 # Tokenizer states kept between chunks.
-_DATA, _COMMENT, _BOGUS, _RAW, _SCRIPT, _PLAINTEXT, _DRAIN = range(7)
+_DATA, _COMMENT, _BOGUS, _RAW, _SCRIPT, _PLAINTEXT, _DRAIN, _CDATA, _UNSURE, _HELD = range(10)
+_CONTEXTS = {
+    _COMMENT: "inside a comment",
+    _BOGUS: "inside a bogus comment or doctype",
+    _SCRIPT: "inside the text of another <script>",
+    _PLAINTEXT: "after <plaintext>",
+    _DRAIN: "inside another tag (an attribute value)",
+    _HELD: "inside another tag (an attribute value)",
+    _CDATA: "inside a CDATA section (SVG/MathML)",
+}
+_HELD_SCRIPT, _HELD_TREE = range(2)  # a held <script> in HTML content, a tag the tree sees
+_CDATA_OPEN = b"<![CDATA["
+#: How much of a body the encoding guards look at (a browser's meta prescan).
+PRESCAN_BYTES = 1024
+_ISO_2022_JP = re.compile(rb"(?i)iso-2022-jp|csiso2022jp")
+_UTF16 = "UTF-16 byte order mark"
+_ISO2022JP = f"ISO-2022-JP label in the first {PRESCAN_BYTES} bytes"
+_ENCODING_REASONS = (_UTF16, _ISO2022JP)
 _SCRIPT_NORMAL, _SCRIPT_ESC, _SCRIPT_DBL = range(3)
 
 
@@ -296,6 +315,18 @@ def _attributes(buf: bytes, pos: int, end: int) -> list[_Attr]:
     return attrs
 
 
+def _lookup(attrs: list[_Attr]) -> foreign.AttrLookup:
+    """The tree model's view of a start tag's attributes: first value by name, as text."""
+
+    def value(name: bytes) -> str | None:
+        attr = _first(attrs, name)
+        if attr is None:
+            return None
+        return "" if attr.value is None else attr.value.decode("latin-1")
+
+    return value
+
+
 def _first(attrs: list[_Attr], name: bytes) -> _Attr | None:
     # Browsers keep the first of duplicated attributes and drop the rest.
     for attr in attrs:
@@ -307,12 +338,14 @@ def _first(attrs: list[_Attr], name: bytes) -> _Attr | None:
 class _Matcher:
     """Decides whether a complete ``<script ...>`` start tag is the widget's."""
 
-    __slots__ = ("path", "project_id", "widget")
+    __slots__ = ("authority", "lower_path", "path", "project_id", "widget")
 
     def __init__(self, widget_src: str, project_id: str | None) -> None:
         self.widget = WidgetSource(widget_src)
         self.project_id = project_id
         self.path = self.widget.path.encode("ascii", "replace")
+        self.lower_path = self.path.lower()
+        self.authority = self.widget.authority.encode("ascii", "replace")
 
     def why_not(self, buf: bytes, start: int, end: int) -> str | None:
         """None when the tag at ``buf[start:end]`` is the widget; otherwise the reason."""
@@ -327,6 +360,8 @@ class _Matcher:
         src = _first(attrs, b"src")
         if src is None or src.value is None:
             return "no src"
+        if _first(attrs, b"href") is not None or _first(attrs, b"xlink:href") is not None:
+            return "script with href (an SVG script loads from it)"
         if not self.widget.matches(src.value):
             return _src_reason(src.value, self.widget)
         if self.project_id is not None:
@@ -336,6 +371,11 @@ class _Matcher:
             if html.unescape(pid.value.decode("utf-8", "replace")) != self.project_id:
                 return "other project"
         return None
+
+    def looks_like(self, tag: bytes) -> bool:
+        """Whether a tag mentions the widget's host or path: worth a word when not stamped."""
+        lowered = tag.lower()
+        return self.authority in lowered or self.lower_path in lowered
 
     def is_widget(self, buf: bytes, start: int, end: int) -> bool:
         return self.why_not(buf, start, end) is None
@@ -442,66 +482,106 @@ class _TagDrain:
         self.after = after  # tokenizer state once the tag ends
         self.after_name = after_name
 
-    def run(self, buf: bytes, pos: int, n: int) -> int:
-        """Advance over ``buf[pos:n]``; the position just past '>' or -1 if the tag goes on."""
-        st = self.state
-        while pos < n:
-            if st == self.DQ or st == self.SQ:
-                close = buf.find(b'"' if st == self.DQ else b"'", pos, n)
-                if close == -1:
-                    pos = n
-                    break
-                pos, st = close + 1, self.AAVQ
-                continue
-            if st == self.TAGNAME:
-                pos = _RUN_TAG_NAME.match(buf, pos, n).end()  # type: ignore[union-attr]
-                if pos == n:
-                    break
-                st = self.BAN
-                continue  # re-read the delimiter in before-attribute-name
-            if st == self.AN:
-                pos = _RUN_NAME.match(buf, pos, n).end()  # type: ignore[union-attr]
-                if pos == n:
-                    break
-                st = self.AAN
-                continue
-            if st == self.UQ:
-                pos = _RUN_UNQUOTED.match(buf, pos, n).end()  # type: ignore[union-attr]
-                if pos == n:
-                    break
-                st = self.BAN
-                continue
-            c = buf[pos]
-            if c == 0x3E:  # '>' ends the tag in every remaining state
-                self.state = st
-                return pos + 1
-            if st == self.BAV:
-                if c in _WS_BYTES:
-                    pos += 1
-                elif c == 0x22:
-                    pos, st = pos + 1, self.DQ
-                elif c == 0x27:
-                    pos, st = pos + 1, self.SQ
-                else:
-                    st = self.UQ
-                continue
-            if st == self.SC:
-                st = self.BAN  # '/' not followed by '>': reconsume as before attribute name
-                continue
-            if c in _WS_BYTES:
-                pos += 1
-                st = self.BAN if st == self.AAVQ else st
-                continue
-            if c == 0x2F:  # '/'
-                pos, st = pos + 1, self.SC
-                continue
-            if c == 0x3D and st in (self.AN, self.AAN):  # '='
-                pos, st = pos + 1, self.BAV
-                continue
-            # BAN, AAN or AAVQ meeting a name character (a '=' here starts a name)
-            pos, st = pos + 1, self.AN
-        self.state = st
+    def run(self, buf: bytes, pos: int) -> int:
+        """Advance over ``buf[pos:]``; the position just past '>' or -1 if the tag goes on."""
+        result = _tag_states(buf, pos, self.state)
+        if result >= 0:
+            return result
+        self.state = -1 - result
         return -1
+
+
+def _tag_states_pattern(buf: bytes, pos: int, state: int) -> int:
+    """The tag states from ``state`` at ``pos``: after '>' (>= 0), or -1 - the state to
+    resume in when ``buf`` ends first (see _TagDrain)."""
+    n = len(buf)
+    st = state
+    D = _TagDrain
+    while pos < n:
+        if st == D.DQ or st == D.SQ:
+            close = buf.find(b'"' if st == D.DQ else b"'", pos, n)
+            if close == -1:
+                break
+            pos, st = close + 1, D.AAVQ
+            continue
+        if st in (D.TAGNAME, D.AN, D.UQ):
+            run = _RUN_TAG_NAME if st == D.TAGNAME else _RUN_NAME if st == D.AN else _RUN_UNQUOTED
+            pos = run.match(buf, pos, n).end()  # type: ignore[union-attr]
+            if pos == n:
+                break
+            st = D.AAN if st == D.AN else D.BAN  # the delimiter is read again below
+            continue
+        if st == D.BAN or st == D.AAN:
+            # Names and whitespace without '=', '/' or '>' in one step: the state after them
+            # is the attribute name state, or after-attribute-name once a name was read.
+            end = _RUN_NAMES.match(buf, pos, n).end()  # type: ignore[union-attr]
+            if end != pos:
+                if buf[end - 1] not in _WS_BYTES:
+                    st = D.AN
+                elif st == D.AAN or _RUN_WS.match(buf, pos, end).end() != end:  # type: ignore[union-attr]
+                    st = D.AAN
+                pos = end
+                continue
+        c = buf[pos]
+        if c == 0x3E:  # '>' ends the tag in every remaining state
+            return pos + 1
+        pos, st = _tag_step(c, pos, st)
+    return -1 - st
+
+
+def _tag_step(c: int, pos: int, st: int) -> tuple[int, int]:
+    """One byte (not '>') in the tag states without a run: (pos, state) after it."""
+    D = _TagDrain
+    if st == D.BAV:
+        if c in _WS_BYTES:
+            return pos + 1, st
+        if c in (0x22, 0x27):
+            return pos + 1, D.DQ if c == 0x22 else D.SQ
+        return pos, D.UQ
+    if st == D.SC:
+        return pos, D.BAN  # '/' not followed by '>': read again as before attribute name
+    if c in _WS_BYTES:
+        return pos + 1, D.BAN if st == D.AAVQ else st
+    if c == 0x2F:  # '/'
+        return pos + 1, D.SC
+    if c == 0x3D and st in (D.AN, D.AAN):  # '='
+        return pos + 1, D.BAV
+    return pos + 1, D.AN  # BAN, AAN or AAVQ meeting a name character ('=' starts a name)
+
+
+_MISSING_C: ImportError | None = None
+try:  # the same states in C (reqio_middleware/_speedups.c), built when a compiler was there
+    from ._speedups import last_candidate as _last_candidate
+    from ._speedups import scan_data as _scan_data
+    from ._speedups import tag_end as _tag_end
+    from ._speedups import tag_states as _tag_states
+except ImportError as exc:  # pragma: no cover - depends on the install
+    _MISSING_C = exc
+    _scan_data = _scan_data_pattern
+    _tag_end = _tag_end_pattern
+    _last_candidate = _last_candidate_pattern
+    _tag_states = _tag_states_pattern
+
+#: Which scanner this install runs: "C" (the extension was built) or "Python" (the same
+#: states as regular expressions, several times slower); for ``reqio-middleware doctor``.
+SCANNER = "Python" if _MISSING_C is not None else "C"
+_logger = logging.getLogger("reqio_middleware")
+_warned = False
+
+
+def _warn_if_slow() -> None:
+    """Say once, at first use, that the C scanner is missing, why, and how to get it."""
+    global _warned
+    if _MISSING_C is None or _warned:
+        return
+    _warned = True
+    _logger.warning(
+        "reqio_middleware: the C scanner is not available (%s); HTML is rewritten by the "
+        "pure-Python scanner, which is several times slower. To build it, install with a C "
+        "compiler present, e.g. `pip install --no-binary reqio-middleware reqio-middleware` "
+        "with gcc (or MSVC) installed.",
+        _MISSING_C,
+    )
 
 
 # --- the scanner ---------------------------------------------------------------------------
@@ -522,14 +602,24 @@ class HTMLRewriter:
 
     __slots__ = (
         "_drain",
+        "_gate",
         "_held",
+        "_held_kind",
+        "_held_scanned",
+        "_lookback",
         "_matcher",
+        "_missed",
+        "_offset",
+        "_own_end",
+        "_pending",
+        "_prefix",
         "_raw_end",
         "_script",
         "_state",
         "_token",
         "_token_source",
         "_trace",
+        "_tree",
         "closed",
         "found",
     )
@@ -540,7 +630,9 @@ class HTMLRewriter:
         *,
         widget_src: str = DEFAULT_WIDGET_SRC,
         project_id: str | None = None,
+        trace: Callable[[TagReport], None] | None = None,
     ) -> None:
+        _warn_if_slow()
         self._matcher = _matcher_for(widget_src, project_id)
         self._token_source: TokenSource | None = token
         self._token: bytes | None = None
@@ -549,7 +641,17 @@ class HTMLRewriter:
         self._raw_end: re.Pattern[bytes] | None = None
         self._drain: _TagDrain | None = None
         self._held = b""
-        self._trace: list[TagReport] | None = None
+        self._trace = trace
+        self._tree = foreign.Tree()
+        self._missed: str | None = None
+        self._prefix = b""  # the first PRESCAN_BYTES, until the encoding guards are decided
+        self._gate = True  # not decided yet: output with a stamp in it waits in _pending
+        self._pending: tuple[bytes, bytes, int] | None = None  # (input, output, stamps)
+        self._lookback = b""
+        self._offset = 0  # where buf[0] of the current scan is in the whole stream
+        self._own_end = False  # the next end tag ends raw text entered inside foreign content
+        self._held_kind = _HELD_SCRIPT  # with _HELD: which start tag is held
+        self._held_scanned = 0  # with _HELD: how much of the held tag its states have read
         #: how many widget tags were given the token so far
         self.found = 0
         self.closed = False
@@ -560,13 +662,37 @@ class HTMLRewriter:
             f"project_id={self._matcher.project_id!r}, found={self.found})"
         )
 
+    @property
+    def context(self) -> str | None:
+        """Where the tokenizer is after what was fed so far: None in the data state (a
+        ``<`` next would start a tag), otherwise why what comes next is not a tag."""
+        state = self._state
+        if state == _DATA:
+            return "inside a comment" if self._held.startswith(b"<!--") else None
+        if state == _RAW:
+            name = next((k for k, v in _RAW_END.items() if v is self._raw_end), b"raw text")
+            return f"inside <{name.decode()}> text"
+        if state == _UNSURE:
+            return self._tree.unsure or "not a tag"
+        return _CONTEXTS.get(state, "not a tag")
+
+    @property
+    def missed(self) -> str | None:
+        """Why the first widget-like tag was not stamped ("inside SVG/MathML foreign content",
+        "UTF-16 byte order mark", ...), or None: for logs and debug headers."""
+        return self._missed
+
     def feed(self, chunk: bytes) -> bytes:
         """Rewrite what can be decided so far; the rest is kept for the next call."""
         if self.closed:
             raise ValueError("feed() after close()")
         if not chunk:
             return b""
-        buf = self._held + bytes(chunk) if self._held else bytes(chunk)
+        chunk = bytes(chunk)
+        if self._gate:
+            self._prefix += chunk[: PRESCAN_BYTES - len(self._prefix)]
+            self._check_encoding(self._prefix, len(self._prefix) >= PRESCAN_BYTES)
+        buf = self._held + chunk if self._held else chunk
         return self._run(buf, final=False)
 
     def close(self) -> bytes:
@@ -575,14 +701,46 @@ class HTMLRewriter:
             return b""
         self.closed = True
         buf, self._held = self._held, b""
-        return self._run(buf, final=True) if buf else b""
+        if self._gate:
+            self._check_encoding(self._prefix, True)
+        return self._run(buf, final=True)
+
+    def _check_encoding(self, head: bytes, done: bool = True) -> None:
+        """Encodings in which the widget's ASCII bytes do not mean what they say: a UTF-16
+        byte order mark, or an ISO-2022-JP label where a browser's prescan would find it.
+        ``done``: ``head`` is all of the prescan there will be; until then widget tags wait."""
+        self._gate = not done
+        if self._tree.unsure is not None:
+            return
+        if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+            self._tree.unsure = _UTF16
+        elif _ISO_2022_JP.search(head, 0, PRESCAN_BYTES) is not None:
+            self._tree.unsure = _ISO2022JP
+        if self._tree.unsure is not None:
+            self._state = _UNSURE
 
     # The scanner proper. ``emit`` is where unwritten output begins; ``hold`` where the
     # bytes kept for the next chunk begin.
     def _run(self, buf: bytes, final: bool) -> bytes:
+        found = self.found
         out, hold = self._scan(buf, final)
         self._held = buf[hold:]
-        return b"".join(out)
+        self._offset += hold
+        text = b"".join(out)
+        if self._gate and (self._pending is not None or self.found > found):
+            # A stamp before the encoding guards are decided: keep both versions until then.
+            raw, stamped, count = self._pending or (b"", b"", 0)
+            self._pending = (raw + buf[:hold], stamped + text, count + self.found - found)
+            return b""
+        if self._pending is not None:
+            raw, stamped, count = self._pending
+            self._pending = None
+            if self._tree.unsure in _ENCODING_REASONS:
+                self.found -= count
+                self._missed = self._missed or self._tree.unsure
+                return raw + text
+            return stamped + text
+        return text
 
     def _scan(self, buf: bytes, final: bool, stop: int = -1) -> tuple[list[bytes], int]:
         """Tokenize ``buf``; the output pieces, and where the bytes to keep begin.
@@ -597,10 +755,17 @@ class HTMLRewriter:
         # The C scanner passes over scripts that cannot be the widget; a trace sees them all.
         path = self._matcher.path if self._trace is None else b""
         while pos < n:
-            if stop != -1 and pos >= stop and self._state != _DRAIN:
+            if stop != -1 and pos >= stop:
                 break
             st = self._state
-            if st == _DATA:
+            if st == _DATA and not self._tree.html_content:
+                if self._tree.unsure is not None:
+                    self._state = _UNSURE
+                    continue
+                pos, emit, hold = self._tree_data(buf, pos, final, out, emit)
+                if hold != n:
+                    break
+            elif st == _DATA:
                 pos = _scan_data(buf, pos, path)
                 if pos >= n:
                     break
@@ -618,6 +783,11 @@ class HTMLRewriter:
                     pos += 4
                     continue
                 special = _SPECIAL_OPEN.match(buf, pos)
+                if special is not None and special.group(1).lower() in tags.TREE_STOPS:
+                    pos, hold = self._tree_start(buf, pos, special.end(), final)
+                    if hold != n:
+                        break
+                    continue
                 if special is not None:
                     pos, emit, hold = self._start_tag(buf, pos, special.group(1), final, out, emit)
                     if hold != n:
@@ -641,7 +811,7 @@ class HTMLRewriter:
                 if following and _is_alpha(following[0]):
                     name_end = _RUN_TAG_NAME.match(buf, pos + 1).end()  # type: ignore[union-attr]
                     could_be_special = name_end == n and any(
-                        raw.startswith(buf[pos + 1 : name_end].lower()) for raw in _RAW_NAMES
+                        raw.startswith(buf[pos + 1 : name_end].lower()) for raw in _STOP_NAMES
                     )
                     if not could_be_special or n - pos > MAX_TAG_BYTES:
                         self._drain = _TagDrain(_TagDrain.TAGNAME, _DATA, b"")
@@ -679,9 +849,23 @@ class HTMLRewriter:
                     break
                 pos = m.start()
                 self._state = _DATA
+            elif st == _HELD:
+                pos, emit, hold = self._resume_tag(buf, final, out, emit)
+                if hold != n:
+                    break
+            elif st == _CDATA:
+                end = buf.find(b"]]>", pos)
+                if end == -1:
+                    hold = max(pos, n - 2)
+                    break
+                pos = end + 3
+                self._state = _DATA
+            elif st == _UNSURE:
+                self._look_for_missed(buf, pos)
+                break
             elif st == _DRAIN:
                 assert self._drain is not None
-                end = self._drain.run(buf, pos, n)
+                end = self._drain.run(buf, pos)
                 if end == -1:
                     break
                 pos = end
@@ -696,6 +880,157 @@ class HTMLRewriter:
         out.append(buf[emit:hold])
         return out, hold
 
+    def _tree_data(
+        self, buf: bytes, pos: int, final: bool, out: list[bytes], emit: int
+    ) -> tuple[int, int, int]:
+        """One token of the data state where the tree builder decides (foreign content, a
+        select): every tag goes through :class:`foreign.Tree`. (pos, emit, hold)."""
+        n = len(buf)
+        lt = buf.find(b"<", pos)
+        if lt != pos:
+            self._tree.text()
+        if lt == -1:
+            return n, emit, n
+        rest = buf[lt : lt + len(_CDATA_OPEN)]
+        cut = not final and len(rest) < len(_CDATA_OPEN)
+        if cut and (_CDATA_OPEN.startswith(rest) or b"<!--".startswith(rest[:4])):
+            return lt, emit, lt  # '<!' '<![CD' '<!-': which construct is it?
+        if rest.startswith(b"<!--"):
+            return self._comment_open(buf, lt, final), emit, n
+        if rest == _CDATA_OPEN:
+            self._state = _CDATA if self._tree.cdata() else _BOGUS
+            return lt + (len(_CDATA_OPEN) if self._state == _CDATA else 2), emit, n
+        following = buf[lt + 1 : lt + 3]
+        if following[:1] == b"/" and len(following) == 2 and _is_alpha(following[1]):
+            pos, hold = self._tree_end(buf, lt, final)
+            return pos, emit, hold
+        if following[:1] in (b"!", b"?", b"/") and len(following) == 2:
+            if following == b"/>":
+                return lt + 3, emit, n
+            self._state = _BOGUS
+            return lt + 2, emit, n
+        if following and _is_alpha(following[0]):
+            name_end = _RUN_TAG_NAME.match(buf, lt + 1).end()  # type: ignore[union-attr]
+            pos, hold = self._tree_start(buf, lt, name_end, final)
+            return pos, emit, hold
+        if not following or (following[:1] in (b"!", b"?", b"/") and len(following) < 2):
+            if final:
+                return n, emit, n
+            return lt, emit, lt
+        self._tree.text()  # a '<' that starts nothing is text
+        return lt + 1, emit, n
+
+    def _hold_tag(self, buf: bytes, lt: int, name_end: int, kind: int) -> None:
+        """Keep an incomplete start tag from ``lt`` for the next chunk. The tag states run
+        over it from the next chunk on, resumable, so that each byte is read once by them
+        (_resume_tag); a whole document, which has no next chunk, never pays for them."""
+        self._drain = _TagDrain(_TagDrain.TAGNAME, _RAW if kind == _HELD_SCRIPT else _DATA, b"")
+        self._held_scanned = name_end - lt
+        self._held_kind = kind
+        self._state = _HELD
+
+    def _resume_tag(
+        self, buf: bytes, final: bool, out: list[bytes], emit: int
+    ) -> tuple[int, int, int]:
+        """The held start tag at ``buf[0]`` with more bytes after it. (pos, emit, hold)."""
+        assert self._drain is not None
+        n = len(buf)
+        end = self._drain.run(buf, self._held_scanned)
+        if end == -1 and not final and n <= MAX_TAG_BYTES:
+            self._held_scanned = n
+            return 0, emit, 0
+        name_end = _RUN_TAG_NAME.match(buf, 1).end()  # type: ignore[union-attr]
+        self._state = _DATA
+        if end == -1:  # too long, or cut by the end of the document: not the widget
+            if self._held_kind == _HELD_TREE and not final:
+                self._tree.give_up(f"a tag longer than {MAX_TAG_BYTES} bytes")
+                self._state = _UNSURE
+                return n, emit, n
+            self._drain.after_name = buf[1:name_end].lower()
+            self._state = _DRAIN
+            return n, emit, n
+        if self._held_kind == _HELD_SCRIPT:
+            return self._start_tag(buf, 0, buf[1:name_end], final, out, emit, end)
+        pos, hold = self._tree_start(buf, 0, name_end, final, end)
+        return pos, emit, hold
+
+    def _comment_open(self, buf: bytes, lt: int, final: bool) -> int:
+        """After '<!--' at ``lt`` (with what follows it in ``buf``, or ``final``): ``<!-->``
+        and ``<!--->`` end at once, anything else opens a comment."""
+        nxt = buf[lt + 4 : lt + 6]
+        if nxt[:1] == b">":
+            return lt + 5
+        if nxt == b"->":
+            return lt + 6
+        self._state = _COMMENT
+        return lt + 4
+
+    def _tree_end(self, buf: bytes, lt: int, final: bool) -> tuple[int, int]:
+        """An end tag where the tree decides: the tree sees its name, the rest is drained.
+        (pos, hold)"""
+        n = len(buf)
+        name_end = _RUN_TAG_NAME.match(buf, lt + 2).end()  # type: ignore[union-attr]
+        if name_end == n and not final and n - lt <= MAX_TAG_BYTES:
+            return lt, lt  # the name goes on in the next chunk
+        if self._own_end:
+            self._own_end = False
+        else:
+            self._tree.end_tag(buf[lt + 2 : name_end].lower())
+        self._drain = _TagDrain(_TagDrain.BAN, _DATA, b"")
+        self._state = _DRAIN
+        return name_end, n
+
+    def _tree_start(
+        self, buf: bytes, lt: int, name_end: int, final: bool, end: int = -1
+    ) -> tuple[int, int]:
+        """A start tag the tree must see whole (its attributes and '/>' matter). (pos, hold).
+        ``end``: where the tag ends, when a held tag's states found it already."""
+        n = len(buf)
+        if end == -1:
+            end = _tag_end(buf, name_end) if name_end < n else -1
+        if end == -1:
+            if not final and n - lt <= MAX_TAG_BYTES:
+                self._hold_tag(buf, lt, name_end, _HELD_TREE)
+                return lt, lt
+            if not final:
+                self._tree.give_up(f"a tag longer than {MAX_TAG_BYTES} bytes")
+            self._state = _UNSURE
+            return n, n
+        name = buf[lt + 1 : name_end].lower()
+        attrs = _attributes(buf, name_end, end)
+        closing = buf[end - 2 : end] == b"/>" and not (
+            attrs and attrs[-1].end == end - 1 and buf[end - 2] == 0x2F
+        )
+        action = self._tree.start_tag(name, _lookup(attrs), closing)
+        if name == tags.SCRIPT:
+            self._script_not_stamped(buf, lt, end)
+        if action == foreign.SWITCH:
+            # Its end tag closes it as the text insertion mode does, not through the tree.
+            self._own_end = name != tags.PLAINTEXT
+            self._enter(_RAW, name)
+        elif self._tree.unsure is not None:
+            self._state = _UNSURE
+        return end, n
+
+    def _script_not_stamped(self, buf: bytes, lt: int, end: int) -> None:
+        """A ``<script>`` tag where none is stamped (foreign content, after a give-up)."""
+        tag = buf[lt:end]
+        reason = self._tree.unsure or "inside SVG/MathML foreign content"
+        if self._trace is not None:
+            self._trace(TagReport(self._offset + lt, 0, 0, tag, False, reason))
+        if self._missed is None and self._matcher.looks_like(tag):
+            self._missed = reason
+
+    def _look_for_missed(self, buf: bytes, pos: int) -> None:
+        """After a give-up: note it as the reason for a miss if a widget-like tag follows."""
+        if self._missed is not None:
+            return
+        window = self._lookback + buf[pos:]
+        at = _last_candidate(window, len(window), self._matcher.path)
+        if at != -1 and self._matcher.looks_like(window[at : at + 2048]):
+            self._missed = self._tree.unsure
+        self._lookback = window[-PRESCAN_BYTES:]
+
     def _enter(self, state: int, name: bytes) -> None:
         """Switch to the state a start tag named ``name`` leaves the tokenizer in."""
         if state == _RAW and name == b"script":
@@ -708,14 +1043,24 @@ class HTMLRewriter:
             self._state = state
 
     def _start_tag(
-        self, buf: bytes, pos: int, name: bytes, final: bool, out: list[bytes], emit: int
+        self,
+        buf: bytes,
+        pos: int,
+        name: bytes,
+        final: bool,
+        out: list[bytes],
+        emit: int,
+        end: int = -1,
     ) -> tuple[int, int, int]:
-        """A start tag that switches the tokenizer; the widget's is stamped. (pos, emit, hold)."""
+        """A start tag that switches the tokenizer; the widget's is stamped. (pos, emit, hold).
+        ``end``: where the tag ends, when a held tag's states found it already."""
         n = len(buf)
         name = name.lower()
-        end = _tag_end(buf, pos + 1 + len(name))
+        if end == -1:
+            end = _tag_end(buf, pos + 1 + len(name))
         if end == -1:  # incomplete: hold a <script> (it may be the widget), drain the others
             if name == b"script" and not final and n - pos <= MAX_TAG_BYTES:
+                self._hold_tag(buf, pos, pos + 7, _HELD_SCRIPT)
                 return pos, emit, pos
             self._drain = _TagDrain(_TagDrain.BAN, _RAW, name)
             self._state = _DRAIN
@@ -723,7 +1068,14 @@ class HTMLRewriter:
         if name == b"script" and (self._trace is not None or self._matcher.maybe(buf, pos, end)):
             reason = self._matcher.why_not(buf, pos, end)
             if self._trace is not None:
-                self._trace.append(TagReport(pos, 0, 0, buf[pos:end], reason is None, reason or ""))
+                tag = buf[pos:end]
+                self._trace(TagReport(self._offset + pos, 0, 0, tag, reason is None, reason or ""))
+            if (
+                reason is not None
+                and self._missed is None
+                and self._matcher.looks_like(buf[pos:end])
+            ):
+                self._missed = reason
             if reason is None:
                 token = self._resolve_token()
                 if token is not None:
@@ -779,17 +1131,20 @@ def _is_alpha(c: int) -> bool:
 
 
 def _last_candidate_end(doc: bytes, matcher: _Matcher) -> int:
-    """End of the last ``<script>`` tag whose attributes match, or -1 when there is none.
+    """Where tokenizing may stop: every widget tag starts before it. -1 when there is none.
 
     A candidate is only a candidate: it may sit in a comment or raw text. But the converse
     holds, and that is what makes the fast path sound: every real widget tag is a candidate,
-    so past the last candidate the page needs no tokenizing at all. The widget usually sits
-    near ``</body>``, so the search runs from the end of the page; a page without the widget
-    costs one pass.
+    so past the last one the page needs no tokenizing at all. The widget usually sits near
+    ``</body>``, so the search runs from the end of the page; a page without the widget costs
+    one pass. Each tag is read at most up to the previous candidate, so the search is linear;
+    a tag that runs on past it is left to the tokenizer, which reads it once.
     """
     hi = len(doc)
     while (begin := _last_candidate(doc, hi, matcher.path)) != -1:
-        end = _tag_end(doc, begin + 7)
+        end = _tag_end(doc, begin + 7, hi)
+        if end == -1:
+            return begin + 1
         if matcher.is_widget(doc, begin, end):
             return end
         hi = begin
@@ -828,6 +1183,7 @@ def rewrite_html(
     last = _last_candidate_end(doc, rewriter._matcher)
     if last == -1:
         return doc
+    rewriter._check_encoding(doc[:PRESCAN_BYTES])
     pieces, hold = rewriter._scan(doc, final=False, stop=last)
     if not rewriter.found:
         return doc
@@ -843,6 +1199,7 @@ def find_widget(
     rewriter = HTMLRewriter("", widget_src=widget_src, project_id=project_id)
     last = _last_candidate_end(doc, rewriter._matcher)
     if last != -1:
+        rewriter._check_encoding(doc[:PRESCAN_BYTES])
         rewriter._scan(doc, final=False, stop=last)
     return rewriter.found > 0
 
@@ -868,56 +1225,52 @@ def explain(
     """Every ``<script`` start tag in ``html`` that looks like the widget, with the decision.
 
     Answers the support question "why is there no token?": a tag inside a comment, inside
-    the text of a ``textarea`` or another raw-text element, for another project, on a
-    look-alike host or over ``http:`` is listed with the reason it is skipped.
+    the text of a ``textarea`` or another raw-text element, inside SVG/MathML, for another
+    project, on a look-alike host or over ``http:`` is listed with the reason it is skipped.
+    One pass of the tokenizer: the page is fed in pieces cut at each widget-like ``<script``,
+    and :attr:`HTMLRewriter.context` says where each one falls.
     """
     doc = bytes(html)
-    rewriter = HTMLRewriter("x", widget_src=widget_src, project_id=project_id)
-    rewriter._trace = []
-    rewriter._run(doc, final=True)
-    real = {r.offset: r for r in rewriter._trace}
-    widget = rewriter._matcher.widget
+    widget = WidgetSource(widget_src)
+    seen: dict[int, TagReport] = {}
+
+    def trace(report: TagReport) -> None:
+        seen.setdefault(report.offset, report)
+
+    rewriter = HTMLRewriter("x", widget_src=widget_src, project_id=project_id, trace=trace)
+    found = _widget_like(doc, widget)
+    contexts: dict[int, str | None] = {}
+    fed = 0
+    for start, _tag in found:
+        rewriter.feed(doc[fed:start])
+        contexts[start], fed = rewriter.context, start
+    rewriter.feed(doc[fed:])
+    rewriter.close()
     reports: list[TagReport] = []
-    for m in _SCRIPT_CANDIDATE.finditer(doc):
-        start = m.start()
-        tag_end = _TAG_END.match(doc, m.end())
-        end = tag_end.end() if tag_end is not None else min(len(doc), start + 200)
-        tag = doc[start:end]
-        lowered = tag.lower()
-        looks_like = (
-            widget.path.lower().encode() in lowered
-            or widget.authority.encode() in lowered
-            or b"data-project-id" in lowered
-        )
-        if not looks_like:
-            continue
-        line = doc.count(b"\n", 0, start) + 1
-        col = start - (doc.rfind(b"\n", 0, start) + 1) + 1
-        report = real.get(start)
+    line, line_start, counted = 1, 0, 0
+    for start, tag in found:
+        line += doc.count(b"\n", counted, start)
+        line_start, counted = doc.rfind(b"\n", 0, start) + 1, start
+        report = seen.get(start)
         if report is not None:
-            reports.append(TagReport(start, line, col, tag, report.rewritten, report.reason))
+            rewritten, reason = report.rewritten, report.reason
         else:
-            reason = _context(doc, start)
-            reports.append(TagReport(start, line, col, tag, False, reason))
+            rewritten, reason = False, contexts[start] or "not a tag"
+        reports.append(TagReport(start, line, start - line_start + 1, tag, rewritten, reason))
     return reports
 
 
-def _context(doc: bytes, offset: int) -> str:
-    """Why a ``<script`` at ``offset`` is not a tag, by replaying the tokenizer up to it."""
-    probe = HTMLRewriter("x")
-    probe._run(doc[:offset], final=False)
-    state = probe._state
-    if state == _COMMENT or (state == _DATA and probe._held.startswith(b"<!--")):
-        return "inside a comment"
-    if state == _BOGUS:
-        return "inside a bogus comment or doctype"
-    if state == _RAW:
-        name = next((k for k, v in _RAW_END.items() if v is probe._raw_end), b"raw text")
-        return f"inside <{name.decode()}> text"
-    if state == _SCRIPT:
-        return "inside the text of another <script>"
-    if state == _PLAINTEXT:
-        return "after <plaintext>"
-    if state == _DRAIN:
-        return "inside another tag (an attribute value)"
-    return "not a tag"
+def _widget_like(doc: bytes, widget: WidgetSource) -> list[tuple[int, bytes]]:
+    """(offset, tag) of each ``<script`` whose tag mentions the widget or a project id. Each
+    tag is read at most up to the next ``<script``, so that this is linear too."""
+    starts = [m.start() for m in _SCRIPT_CANDIDATE.finditer(doc)]
+    hints = (widget.path.lower().encode(), widget.authority.encode(), b"data-project-id")
+    found = []
+    for i, start in enumerate(starts):
+        limit = starts[i + 1] if i + 1 < len(starts) else len(doc)
+        end = _tag_end_pattern(doc, start + 7, limit)
+        tag = doc[start : end if end != -1 else min(limit, start + 200)]
+        lowered = tag.lower()
+        if any(hint in lowered for hint in hints):
+            found.append((start, tag))
+    return found

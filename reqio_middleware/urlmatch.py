@@ -33,7 +33,7 @@ LOOK_ALIKE = "look-alike host or path"
 OTHER_PORT = "other port"
 NON_ASCII_HOST = "non-ASCII host (IDNA not resolved: a miss, never a leak)"
 PUNYCODE_HOST = "punycode host (IDNA not resolved: a miss, never a leak)"
-IP_HOST = "IP address host not in dotted-decimal or IPv6 form (a miss, never a leak)"
+IP_HOST = "IPv4 address not in dotted-decimal form (a miss, never a leak)"
 NON_ASCII_BYTES = "non-ASCII bytes before the query: their meaning depends on the page's encoding"
 INVALID = "not a valid URL (a browser loads nothing)"
 OTHER = "other source"
@@ -59,15 +59,14 @@ _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
 _SLASHES = re.compile(r"[/\\]*")
 _AUTHORITY_END = re.compile(r"[/\\?#]")
 _PATH_END = re.compile(r"[?#]")
-_PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
-# What the host parser refuses after percent-decoding (forbidden domain code points), minus
-# ``%``, which is checked separately, and ``@``/``[``, refused before decoding.
+# The forbidden domain code points: what the host parser refuses once the host is decoded.
 _FORBIDDEN_DOMAIN = re.compile(r"[\x00-\x20#/:<>?@\[\\\]^|%\x7f]")
-_ENDS_IN_NUMBER = re.compile(r"(?:^|\.)(?:[0-9]+|0[xX][0-9A-Fa-f]*)\.?$")
 _DOTTED_DECIMAL = re.compile(r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}"
                              r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])")  # fmt: skip
 # The path percent-encode set, ASCII part: C0 controls, space, " # < > ? ^ ` { } and DEL.
-# Every non-ASCII code point is encoded too, as UTF-8.
+# Every non-ASCII code point is encoded too, as UTF-8. Browsers differ from the standard on a
+# few of these (Chromium also encodes |, older parsers leave ^): paths with them may compare
+# unequal, never equal to a path on another origin, since only the path differs.
 _PATH_ENCODE = re.compile(r'[\x00-\x20"#<>?^`{}\x7f-\U0010ffff]')
 _SINGLE_DOT = frozenset({".", "%2e", "%2E"})
 _DOUBLE_DOT = frozenset(a + b for a in _SINGLE_DOT for b in _SINGLE_DOT)
@@ -82,7 +81,9 @@ def resolve(url: str) -> Resolved | str:
     base. ``https:`` with fewer slashes is relative to an ``https`` base and absolute on any
     other, so it is refused.
     """
-    url = _TAB_OR_NEWLINE.sub("", url.strip(_TRIM))
+    url = url.strip(_TRIM)
+    if "\t" in url or "\n" in url or "\r" in url:
+        url = _TAB_OR_NEWLINE.sub("", url)
     scheme: str | None = None
     start = 0
     found = _SCHEME.match(url)
@@ -131,26 +132,40 @@ def _host(text: str) -> str:
         return INVALID
     if "%" in text:
         text = _percent_decode(text)
-        if text == INVALID:
-            return INVALID
     if not text.isascii():
         return NON_ASCII_HOST
     host = text.lower()
     if _FORBIDDEN_DOMAIN.search(host) is not None:
         return INVALID
-    if _ENDS_IN_NUMBER.search(host) is not None:
+    if _ends_in_a_number(host):
         return host if _DOTTED_DECIMAL.fullmatch(host) else IP_HOST
     if host.startswith("xn--") or ".xn--" in host:
         return PUNYCODE_HOST
     return host
 
 
+def _ends_in_a_number(host: str) -> bool:
+    """Whether the host parser reads ``host`` as an IPv4 address: its last label (one final
+    dot aside) is decimal digits or ``0x`` and hex digits."""
+    label = (host[:-1] if host.endswith(".") else host).rpartition(".")[2]
+    if label.isdigit():
+        return True
+    return label[:2] == "0x" and all(c in _HEX for c in label[2:])
+
+
+_HEX = frozenset("0123456789abcdef")
+
+
 def _percent_decode(text: str) -> str:
-    """``text`` with ``%XX`` decoded as UTF-8 (a ``%`` left alone makes the host invalid)."""
-    if "%" in _PERCENT.sub("", text):
-        return INVALID
-    data = _PERCENT.sub(lambda m: chr(int(m.group(1), 16)), text).encode("latin-1", "replace")
+    """``text`` with ``%XX`` decoded, read as UTF-8 (a ``%`` left alone stays, and is then
+    refused as a forbidden code point)."""
+    data = _PERCENT_BYTES.sub(
+        lambda m: bytes([int(m.group(1), 16)]), text.encode("utf-8", "surrogatepass")
+    )
     return data.decode("utf-8", "replace")
+
+
+_PERCENT_BYTES = re.compile(rb"%([0-9A-Fa-f]{2})")
 
 
 def _port(text: str) -> int | None:
@@ -191,7 +206,8 @@ def _path(url: str, start: int) -> str:
 
 
 def _encode(match: re.Match[str]) -> str:
-    return "".join(f"%{byte:02X}" for byte in match.group().encode("utf-8"))
+    # Lone surrogates cannot come from a page's bytes; let them through rather than raise.
+    return "".join(f"%{byte:02X}" for byte in match.group().encode("utf-8", "surrogatepass"))
 
 
 _HOST_REASONS = frozenset({INVALID, NON_ASCII_HOST, PUNYCODE_HOST, IP_HOST})
@@ -238,14 +254,17 @@ class WidgetSource:
         return f"WidgetSource({self.src!r})"
 
     def matches(self, raw_value: bytes) -> bool:
-        """Whether an attribute value (raw bytes as in the page, without quotes) is the
-        widget."""
-        if self._quick is not None and self._quick.match(raw_value) is not None:
-            return True
+        """Whether an attribute value (raw bytes as in the page, without quotes, references
+        not decoded) makes a browser fetch the widget."""
         return self.why_not(raw_value) is None
 
     def why_not(self, raw_value: bytes) -> str | None:
         """``None`` when ``raw_value`` is the widget, otherwise a short reason why not."""
+        if self._quick is not None and self._quick.match(raw_value) is not None:
+            return None
+        return self._parsed_why_not(raw_value)
+
+    def _parsed_why_not(self, raw_value: bytes) -> str | None:
         head = _QUERY_OR_FRAGMENT.split(raw_value, 1)[0]
         parsed = resolve(decode_attribute(raw_value.decode("latin-1")))
         if isinstance(parsed, str):

@@ -47,7 +47,9 @@ class StartResponse(Protocol):
     ) -> Write: ...
 
 
-WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
+# What is wrapped: any WSGI app, whatever its framework's type for start_response (Falcon's,
+# wsgiref.types.StartResponse), which the StartResponse protocol given to it may not match.
+WSGIApp = Callable[[Environ, Any], Iterable[bytes]]
 Resolver = Callable[[Environ], Any]
 
 _ENCODED_HINT = (
@@ -75,7 +77,7 @@ class ReqioWSGIMiddleware(FrontDoor[WSGIApp]):
         if method != "GET" and method != "HEAD":
             return self.app(environ, start_response)
         known: Known | None = None
-        if method == "GET" and not core.surely_anonymous(environ) and _conditional(environ):
+        if method == "GET" and _conditional(environ):
             known = core.resolve_sync(environ)
             if known[0] is not None:  # signed in: the app must render, not answer 304
                 environ = {k: v for k, v in environ.items() if k not in CONDITIONAL_ENVIRON}
@@ -167,9 +169,11 @@ class _Response:
             # May be a generator: read it once.
             headers = headers if type(headers) is list else list(headers)
             code = _CODES.get(status)  # inline: a call costs as much as the lookup
-            classified = self.core.classify(
-                self.method, _code(status) if code is None else code, headers
-            )
+            if code is None:
+                code = _code(status)
+            if self.known is not None and code == 304:
+                self.core.not_modified(self.environ, self.known)
+            classified = self.core.classify(self.method, code, headers)
             if classified[0] is PASS_ACTION:  # JSON, assets, ...: the hot path
                 if self.core.debug:
                     headers = self.core.page(self.method, classified, headers, None, None).headers
@@ -224,6 +228,10 @@ class _Response:
             identity, failure = known
         else:
             identity, failure = core.resolve_sync(self.environ)
+        if core.untouched(identity):  # nobody to give a token to: the app's own headers
+            self.mode = PASS
+            self.send_headers(self.headers)
+            return first
         where = f"{self.method} {self.environ.get('PATH_INFO', '')}" if core.debug else ""
         page = self.page = core.page(
             self.method, self.classified, self.headers, identity, failure, where

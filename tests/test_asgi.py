@@ -274,11 +274,13 @@ def test_page_without_widget_passes_and_nothing_is_minted(streamed: bool) -> Non
 
 def test_anonymous_page_is_not_scanned(monkeypatch: pytest.MonkeyPatch) -> None:
     import reqio_middleware.config as config
+    import reqio_middleware.page as page
 
     def fail(*args: Any, **kwargs: Any) -> bytes:
         raise AssertionError("an anonymous page was scanned")
 
-    monkeypatch.setattr(config, "rewrite_html", fail)
+    monkeypatch.setattr(page, "rewrite_html", fail)
+    monkeypatch.setattr(page, "HTMLRewriter", fail)
     monkeypatch.setattr(config, "HTMLRewriter", fail)
     messages = [start(HTML), *chunked(PAGE, [40])]
     assert call(middleware(scripted(messages, identity=None))) == messages
@@ -317,7 +319,7 @@ def test_invalid_stored_identity_leaves_the_page_and_logs(
 
 
 def test_compressed_html_passes_and_warns_once(caplog: pytest.LogCaptureFixture) -> None:
-    messages = [start(HTML, (b"content-encoding", b"gzip")), body(b"\x1f\x8b...")]
+    messages = [start(HTML, (b"content-encoding", b"gzip, br")), body(b"\x1f\x8b...")]
     mw = middleware(scripted(messages))
     with caplog.at_level(logging.WARNING, logger="reqio_middleware"):
         assert call(mw) == messages
@@ -438,7 +440,7 @@ def test_anonymous_get_goes_out_without_its_headers_being_read(
     def no_decision(*args: object) -> object:
         raise AssertionError("the headers of an anonymous GET were read")
 
-    monkeypatch.setattr(core, "classify", no_decision)
+    monkeypatch.setattr(core.Core, "classify", staticmethod(no_decision))
     json = (b"content-type", b"application/json")
     for method in ("GET", "HEAD"):
         for headers in ([HTML], [HTML, (b"content-encoding", b"gzip")], [json]):
@@ -1078,9 +1080,9 @@ def test_debug_header_says_why(
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from reqio_middleware import core
+    from reqio_middleware import page
 
-    monkeypatch.setattr(core, "_wrap_encoded", None)
+    monkeypatch.setattr(page, "_wrap_encoded", None)
     with caplog.at_level(logging.DEBUG, logger="reqio_middleware"):
         out = call(middleware(scripted(messages, identity), debug=True, **options))
     assert debug_header(out) == [reason]
@@ -1105,12 +1107,12 @@ def test_debug_is_off_by_default_and_read_from_the_environment(
 def test_debug_names_the_rewriters_reason_for_a_tag_it_could_not_stamp(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from reqio_middleware import core, rewriter
+    from reqio_middleware import page, rewriter
 
     class Missing(rewriter.HTMLRewriter):
         missed = "the widget tag is inside a <template>"
 
-    monkeypatch.setattr(core, "HTMLRewriter", Missing)
+    monkeypatch.setattr(page, "HTMLRewriter", Missing)
     out = call(middleware(scripted([start(HTML), body(PLAIN_PAGE)]), debug=True))
     assert debug_header(out) == [b"tag-not-stampable: the widget tag is inside a <template>"]
 
@@ -1145,9 +1147,9 @@ GZIP = (b"content-encoding", b"gzip")
 def test_signed_in_gzip_page_is_rewritten_and_re_encoded(
     monkeypatch: pytest.MonkeyPatch, streamed: bool
 ) -> None:
-    from reqio_middleware import core
+    from reqio_middleware import page
 
-    monkeypatch.setattr(core, "_wrap_encoded", gzip_wrap)
+    monkeypatch.setattr(page, "_wrap_encoded", gzip_wrap)
     packed = gzip.compress(PAGE)
     bodies = chunked(packed, [10, len(packed) // 2]) if streamed else [body(packed)]
     out = call(middleware(scripted([start(HTML, GZIP, cl(len(packed))), *bodies]), debug=True))
@@ -1162,11 +1164,11 @@ def test_signed_in_gzip_page_is_rewritten_and_re_encoded(
 
 
 def test_anonymous_or_tagless_gzip_pages_pass_untouched(monkeypatch: pytest.MonkeyPatch) -> None:
-    from reqio_middleware import core
+    from reqio_middleware import page
 
-    monkeypatch.setattr(core, "_wrap_encoded", gzip_wrap)
-    for page, identity in ((PAGE, None), (PLAIN_PAGE, USER)):
-        messages = [start(HTML, GZIP), body(gzip.compress(page))]
+    monkeypatch.setattr(page, "_wrap_encoded", gzip_wrap)
+    for html, identity in ((PAGE, None), (PLAIN_PAGE, USER)):
+        messages = [start(HTML, GZIP), body(gzip.compress(html))]
         assert call(middleware(scripted(messages, identity), resolver=Counter(identity))) == (
             messages
         )
@@ -1175,9 +1177,9 @@ def test_anonymous_or_tagless_gzip_pages_pass_untouched(monkeypatch: pytest.Monk
 def test_unsupported_coding_passes_and_warns_once(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from reqio_middleware import core
+    from reqio_middleware import page
 
-    monkeypatch.setattr(core, "_wrap_encoded", gzip_wrap)
+    monkeypatch.setattr(page, "_wrap_encoded", gzip_wrap)
     messages = [start(HTML, (b"content-encoding", b"br")), body(b"\x01\x02")]
     mw = middleware(scripted(messages))
     with caplog.at_level(logging.WARNING, logger="reqio_middleware"):
@@ -1211,3 +1213,21 @@ def test_lazy_starlette_build_fails_lifespan_startup(monkeypatch: pytest.MonkeyP
     assert "REQIO_SECRET" in failed["message"]
     with pytest.raises(ConfigurationError, match="REQIO_SECRET"):
         call(app)  # a request that still arrives (lifespan off) fails with the same message
+
+
+def test_304_for_a_user_the_app_identified_too_late_is_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        scope["reqio.identity"] = USER  # stored while handling: after the conditional check
+        await send(start((b"etag", b'"1"'), status=304))
+        await send(body(b""))
+
+    mw = middleware(app)
+    with caplog.at_level(logging.WARNING, logger="reqio_middleware"):
+        for _ in range(2):
+            out = call(mw, scope={"headers": [(b"if-none-match", b'"1"')]})
+            assert out[0]["status"] == 304
+        call(mw)  # not conditional: nothing to say
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "304" in warning and "without a token" in warning

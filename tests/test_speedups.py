@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import shutil
+import subprocess
+import sysconfig
+from pathlib import Path
+from types import ModuleType
 
 import pytest
+from conftest import IN_CI
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_rewriter import PIECES  # the same HTML-ish alphabet as the rewriter's properties
@@ -110,6 +117,23 @@ def test_c_tag_end_equals_the_pattern(pieces: list[bytes], at: int) -> None:
 
 
 @settings(max_examples=1000)
+@given(documents, st.integers(min_value=0, max_value=400), st.integers(min_value=0, max_value=9))
+def test_c_tag_states_equal_the_pattern(pieces: list[bytes], at: int, state: int) -> None:
+    doc = b"".join(pieces)
+    pos = min(at, len(doc))
+    assert speedups.tag_states(doc, pos, state) == rewriter._tag_states_pattern(doc, pos, state)
+
+
+@settings(max_examples=1000)
+@given(documents, st.integers(min_value=0, max_value=400), st.integers(min_value=0, max_value=400))
+def test_c_tag_end_with_a_limit_equals_the_pattern(pieces: list[bytes], at: int, to: int) -> None:
+    doc = b"".join(pieces)
+    pos = min(at, len(doc))
+    limit = min(max(pos, to), len(doc))
+    assert speedups.tag_end(doc, pos, limit) == rewriter._tag_end_pattern(doc, pos, limit)
+
+
+@settings(max_examples=1000)
 @given(documents, st.lists(st.integers(min_value=1, max_value=64), max_size=8))
 def test_both_scanners_rewrite_alike(pieces: list[bytes], sizes: list[int]) -> None:
     doc = b"".join(pieces) + b'<script src="https://reqio.app/widget.js"></script>'
@@ -154,3 +178,60 @@ def test_bad_arguments_raise_instead_of_reading_out_of_bounds() -> None:
         speedups.last_candidate(b"abc", 4, b"/w.js")
     with pytest.raises(TypeError):
         speedups.last_candidate(b"abc", 0)  # type: ignore[call-arg]
+    with pytest.raises(ValueError):
+        speedups.tag_end(b"abc", 2, 1)
+    with pytest.raises(ValueError):
+        speedups.tag_end(b"abc", 0, 4)
+    with pytest.raises(ValueError):
+        speedups.tag_states(b"abc", 0, 10)
+    with pytest.raises(TypeError):
+        speedups.tag_states(b"abc", 0)  # type: ignore[call-arg]
+
+
+@pytest.fixture(scope="module")
+def portable(tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
+    """The extension built with -DREQIO_PORTABLE: the branches MSVC and other C libraries
+    take (no __builtin_clz, no memmem), which GCC on glibc never compiles otherwise."""
+    cc = sysconfig.get_config_var("CC") or "cc"
+    if shutil.which(cc.split()[0]) is None:
+        if IN_CI:
+            pytest.fail(f"CI=true: a C compiler ({cc}) must be installed")
+        pytest.skip(f"no C compiler ({cc})")
+    out = tmp_path_factory.mktemp("portable") / (
+        "_speedups" + sysconfig.get_config_var("EXT_SUFFIX")
+    )
+    source = Path(rewriter.__file__).with_name("_speedups.c")
+    include = sysconfig.get_paths()["include"]
+    build = [*cc.split(), "-shared", "-fPIC", "-O1", "-Wall", "-Werror", "-DREQIO_PORTABLE"]
+    subprocess.run([*build, f"-I{include}", str(source), "-o", str(out)], check=True, timeout=120)
+    spec = importlib.util.spec_from_file_location("_speedups", out)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@settings(max_examples=500)
+@given(documents, st.integers(min_value=0, max_value=400), st.sampled_from([b"", PATH]))
+def test_portable_build_equals_the_patterns(
+    portable: ModuleType, pieces: list[bytes], at: int, path: bytes
+) -> None:
+    doc = b"".join(pieces)
+    pos = min(at, len(doc))
+    assert portable.tag_end(doc, pos) == rewriter._tag_end_pattern(doc, pos)
+    assert portable.last_candidate(doc, pos, path) == rewriter._last_candidate_pattern(
+        doc, pos, path
+    )
+    assert portable.scan_data(doc, pos, path) == speedups.scan_data(doc, pos, path)
+    for state in range(10):
+        assert portable.tag_states(doc, pos, state) == rewriter._tag_states_pattern(doc, pos, state)
+
+
+def test_portable_build_finds_every_candidate_on_a_long_page(portable: ModuleType) -> None:
+    tag = b'<SCRIPT src="https://reqio.app/widget.js">'
+    doc = (b"<s<scr<script-t>ttt<<<sc<script\x00 <scriptt>" * 30).join([tag] * 12)
+    found, hi = [], len(doc)
+    while (at := portable.last_candidate(doc, hi, PATH)) != -1:
+        found.append(at)
+        hi = at
+    assert len(found) == 12

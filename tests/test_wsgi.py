@@ -254,7 +254,7 @@ def test_page_without_widget_passes_and_nothing_is_minted() -> None:
 
 
 def test_compressed_html_passes_and_warns_once(caplog: pytest.LogCaptureFixture) -> None:
-    headers = [HTML, ("Content-Encoding", "br")]
+    headers = [HTML, ("Content-Encoding", "gzip, br")]
     mw = middleware(make_app([b"\x8b\x00"], headers))
     with caplog.at_level(logging.WARNING, logger="reqio_middleware"):
         assert run(mw).headers == headers
@@ -646,3 +646,19 @@ def test_debug_header_says_why(
     server = run(middleware(app, debug=True, resolver=lambda env: identity))
     assert server.header("reqio-debug") == [reason]
     assert run(middleware(make_app([PAGE], [HTML]), debug=False)).header("reqio-debug") == []
+
+
+def test_304_for_a_user_the_app_identified_too_late_is_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        environ["reqio.identity"] = USER
+        start_response("304 Not Modified", [("ETag", '"1"')])
+        return []
+
+    mw = middleware(app)
+    with caplog.at_level(logging.WARNING, logger="reqio_middleware"):
+        for _ in range(2):
+            assert run(mw, HTTP_IF_NONE_MATCH='"1"').status == "304 Not Modified"
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "304" in warning

@@ -55,13 +55,10 @@ def make_user_resolver(to_identity: ToIdentity) -> Resolver:
 
     ``to_identity`` is called only for authenticated users and may return an ``Identity``, a
     mapping or ``None``; an unauthenticated or missing user is anonymous. The resolver is
-    marked :func:`~reqio_middleware.core.nonblocking`: it reads what ``AuthenticationMiddleware``
-    already put in the scope, so the middleware calls it inline, with no thread and no task.
-    A ``to_identity`` that does I/O (a database query) must not run there: pass
-    ``resolver_blocking=True`` to the middleware, which then sends it to a worker thread.
+    called inline on the event loop, so ``to_identity`` must not block (no database query: map
+    what the authentication backend already loaded).
     """
 
-    @nonblocking
     def resolve(scope: Scope) -> Identity | None:
         user = scope.get("user")
         if user is None or not getattr(user, "is_authenticated", False):
@@ -69,7 +66,8 @@ def make_user_resolver(to_identity: ToIdentity) -> Resolver:
         return coerce_identity(to_identity(user))
 
     resolve.__name__ = resolve.__qualname__ = "user_resolver"
-    return resolve
+    # It reads what AuthenticationMiddleware already put in the scope: called inline, no thread.
+    return nonblocking(resolve)
 
 
 #: The resolver for Starlette's own ``BaseUser`` types (see :func:`default_identity`).

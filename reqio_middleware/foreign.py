@@ -1,0 +1,239 @@
+"""The part of the HTML tree builder that decides the tokenizer's state.
+
+Inside ``<svg>`` and ``<math>`` (foreign content) no start tag switches the tokenizer to raw
+text or script data, and ``<![CDATA[`` opens a CDATA section; at integration points
+(``foreignObject``, ``mi``...) HTML rules apply again. Which of these holds at a position
+depends on the tree builder's stack of open elements, so this module keeps the part of that
+stack the tokenizer depends on: the open foreign elements, and the HTML elements opened inside
+integration points. It follows the HTML standard's "rules for parsing tokens in foreign
+content" and the tree construction dispatcher (13.2.6).
+
+Where the model cannot be sure how a browser's tree builder sees a position (an end tag that
+closes nothing it knows of, ``<frameset>``, raw-text tags inside ``<select>``...), it gives up
+for the rest of the document: :attr:`Tree.unsure` says why, and the rewriter stamps nothing
+more. Giving up costs a page without a token; guessing could put a token where a browser sees
+text or an attribute value.
+
+One subtlety drives the ``touched``/``ambiguous`` bookkeeping: text or a start tag at an
+integration point makes a browser re-open formatting elements (``<b>``...) left open earlier
+in the page ("reconstruct the active formatting elements"). The model does not track those,
+so after such an integration point is closed it cannot tell whether the browser closed it too,
+and it stays strict (no CDATA, no raw-text switches in the foreign content around it, no end
+tags naming the elements involved) where the two readings would differ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from . import tags
+
+HTML, SVG, MATHML = range(3)
+#: What a node is for the dispatcher: ordinary, an HTML integration point, a MathML text
+#: integration point.
+PLAIN, HTML_POINT, TEXT_POINT = range(3)
+
+#: Deeper stacks than this are given up on, so memory stays bounded on any input.
+MAX_DEPTH = 64
+
+#: How a start tag leaves the tokenizer: in the data state, or switched as in HTML content
+#: (raw text, RCDATA, script data, plaintext).
+DATA, SWITCH = range(2)
+
+#: Attribute lookup for the current start tag: the first value of a name (decoded), or None.
+AttrLookup = Callable[[bytes], "str | None"]
+
+_UNSURE = "after markup the rewriter cannot follow with certainty ({})"
+
+
+class _Node:
+    __slots__ = ("kind", "name", "ns", "touched")
+
+    def __init__(self, ns: int, name: bytes, kind: int) -> None:
+        self.ns = ns
+        self.name = name
+        self.kind = kind
+        self.touched = False  # text or a start tag was seen here under HTML rules
+
+
+class Tree:
+    """The open foreign elements (and HTML elements inside integration points)."""
+
+    __slots__ = ("_ambiguous", "_closed_names", "_stack", "in_select", "unsure")
+
+    def __init__(self) -> None:
+        self._stack: list[_Node] = []
+        self.in_select = False
+        #: Why the model gave up (the rest of the document is passed through), or None.
+        self.unsure: str | None = None
+        self._ambiguous = False  # inside foreign content around a closed, touched point
+        self._closed_names: set[bytes] = set()
+
+    # --- what the tokenizer asks --------------------------------------------------------
+
+    @property
+    def html_content(self) -> bool:
+        """Plain HTML content: the C scanner's ground, where only HTML_STOPS matter."""
+        return not self._stack and not self.in_select and self.unsure is None
+
+    @property
+    def foreign(self) -> bool:
+        """Inside ``<svg>``/``<math>`` (integration points included): never stamp here."""
+        return bool(self._stack)
+
+    def give_up(self, why: str) -> None:
+        if self.unsure is None:
+            self.unsure = _UNSURE.format(why)
+
+    def cdata(self) -> bool:
+        """Whether ``<![CDATA[`` here opens a CDATA section (else it is a bogus comment).
+
+        Gives up where the answer depends on formatting elements the model does not track.
+        """
+        top = self._stack[-1] if self._stack else None
+        # Around a closed, touched integration point a browser may still be inside it, with
+        # HTML rules (no CDATA) or at it again (CDATA) where the model sees otherwise. In a
+        # foreign root opened after that, both agree.
+        around = self._closed_names and (not self._stack or self._ambiguous)
+        if around or (top is not None and top.touched):
+            self.give_up("<![CDATA[ after an SVG/MathML text element")
+            return False
+        if top is not None and top.kind != PLAIN and top.ns != HTML:
+            top.touched = True  # its characters are processed under HTML rules
+        return top is not None and top.ns != HTML
+
+    def text(self) -> None:
+        """Character tokens at the current node."""
+        if self._stack and self._stack[-1].kind != PLAIN:
+            self._stack[-1].touched = True
+
+    # --- start tags -----------------------------------------------------------------------
+
+    def start_tag(self, name: bytes, attr: AttrLookup, self_closing: bool) -> int:
+        """Apply a start tag; DATA or SWITCH for the tokenizer (after a give-up: DATA)."""
+        if self.unsure is not None:
+            return DATA
+        if self._html_rules(name):
+            return self._html_start(name, attr, self_closing)
+        return self._foreign_start(name, attr, self_closing)
+
+    def _html_rules(self, name: bytes) -> bool:
+        """The dispatcher (13.2.6): whether HTML insertion-mode rules handle this start tag."""
+        if not self._stack:
+            return True
+        top = self._stack[-1]
+        if top.ns == HTML or top.kind == HTML_POINT:
+            return True
+        if top.kind == TEXT_POINT:
+            return name not in tags.MATHML_TEXT_FOREIGN
+        return top.ns == MATHML and top.name == tags.ANNOTATION_XML and name == tags.SVG
+
+    def _html_start(self, name: bytes, attr: AttrLookup, self_closing: bool) -> int:
+        if self._stack:
+            self._stack[-1].touched = True
+        if name == tags.FRAMESET:
+            self.give_up("<frameset>")
+        elif self.in_select:
+            if name in tags.SELECT_UNSURE:
+                self.give_up(f"<{name.decode()}> inside <select>")
+        elif name == tags.SELECT:
+            if self._stack:
+                self.give_up("<select> inside SVG/MathML")
+            self.in_select = True
+        elif name in tags.FOREIGN_OPENERS:
+            if not self_closing:
+                self._push(SVG if name == tags.SVG else MATHML, name, attr)
+        elif name in tags.SWITCHING:
+            return SWITCH
+        elif self._stack:
+            self._html_element(name)
+        return DATA
+
+    def _html_element(self, name: bytes) -> None:
+        """An HTML start tag inside an integration point."""
+        if name in tags.HTML_TABLE_AND_TEMPLATE:
+            self.give_up(f"<{name.decode()}> inside SVG/MathML")
+        elif name not in tags.HTML_VOID:
+            self._push(HTML, name, None)
+
+    def _foreign_start(self, name: bytes, attr: AttrLookup, self_closing: bool) -> int:
+        breakout = name in tags.BREAKOUTS or (
+            name == tags.FONT and any(attr(a) is not None for a in tags.FONT_ATTRS)
+        )
+        if breakout:
+            while self._stack and self._stack[-1].ns != HTML and self._stack[-1].kind == PLAIN:
+                self._pop()
+            return self._html_start(name, attr, self_closing)
+        if self._ambiguous and name in tags.SWITCHING:
+            self.give_up(f"<{name.decode()}> in SVG/MathML after a text element")
+        elif not self_closing:
+            self._push(self._stack[-1].ns, name, attr)
+        return DATA
+
+    def _push(self, ns: int, name: bytes, attr: AttrLookup | None) -> None:
+        if len(self._stack) >= MAX_DEPTH:
+            self.give_up(f"SVG/MathML nested deeper than {MAX_DEPTH}")
+            return
+        self._stack.append(_Node(ns, name, self._kind(ns, name, attr)))
+
+    def _kind(self, ns: int, name: bytes, attr: AttrLookup | None) -> int:
+        if ns == SVG and name in tags.SVG_HTML_POINTS:
+            return HTML_POINT
+        if ns == MATHML and name in tags.MATHML_TEXT_POINTS:
+            return TEXT_POINT
+        if ns == MATHML and name == tags.ANNOTATION_XML and attr is not None:
+            encoding = attr(b"encoding")
+            if encoding is not None and "&" in encoding:
+                self.give_up("a character reference in annotation-xml's encoding")
+            elif encoding is not None and encoding.lower() in tags.ANNOTATION_HTML_ENCODINGS:
+                return HTML_POINT
+        return PLAIN
+
+    # --- end tags -------------------------------------------------------------------------
+
+    def end_tag(self, name: bytes) -> None:
+        if self.unsure is not None:
+            return
+        if not self._stack:
+            if self.in_select and name == tags.SELECT:
+                self.in_select = False
+            elif name in self._closed_names:
+                self.give_up(f"</{name.decode()}> after an SVG/MathML text element")
+            return
+        top = self._stack[-1]
+        if top.ns == HTML:  # an HTML element opened inside an integration point
+            if name == top.name:
+                self._pop()
+            else:
+                self.give_up(f"</{name.decode()}> inside an SVG/MathML integration point")
+        elif name in tags.UNSURE_FOREIGN_END:
+            self.give_up(f"</{name.decode()}> in SVG/MathML")
+        else:
+            self._foreign_end(name)
+
+    def _foreign_end(self, name: bytes) -> None:
+        """13.2.6.5 "any other end tag": pop to the open foreign element of that name."""
+        top = self._stack[-1]
+        if top.touched:
+            if name != top.name:
+                self.give_up(f"</{name.decode()}> at an SVG/MathML text element")
+                return
+            self._ambiguous = True
+            self._pop()
+            return
+        for i in range(len(self._stack) - 1, -1, -1):
+            node = self._stack[i]
+            if node.ns == HTML or (i < len(self._stack) - 1 and node.touched):
+                break
+            if node.name == name:
+                while len(self._stack) > i:
+                    self._pop()
+                return
+        self.give_up(f"</{name.decode()}> that closes no open SVG/MathML element")
+
+    def _pop(self) -> None:
+        node = self._stack.pop()
+        if self._ambiguous:
+            self._closed_names.add(node.name)
+            if not self._stack:
+                self._ambiguous = False

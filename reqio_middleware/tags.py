@@ -1,0 +1,63 @@
+"""The one table of tag names the rewriter's tokenizer and tree model act on.
+
+Both scanners are driven from here: the pure-Python one reads these sets, and
+``tools/gen_tags.py`` writes them into ``_tags.h`` for the C one (a test fails when the header
+is stale). Names are lowercase ASCII, as the tokenizer lowercases tag names.
+"""
+
+from __future__ import annotations
+
+#: Start tags that switch the tokenizer in HTML content (WHATWG 13.2.6.4.7 and 13.2.6.4.4).
+RAWTEXT = frozenset({b"style", b"xmp", b"iframe", b"noembed", b"noframes", b"noscript"})
+RCDATA = frozenset({b"textarea", b"title"})
+SCRIPT = b"script"
+PLAINTEXT = b"plaintext"
+SWITCHING = RAWTEXT | RCDATA | {SCRIPT, PLAINTEXT}
+
+#: Start tags in HTML content after which the tree builder, not the tokenizer, decides what
+#: the following bytes are: the C scanner stops at them and Python follows the tree.
+SVG = b"svg"
+MATH = b"math"
+SELECT = b"select"
+FRAMESET = b"frameset"
+FOREIGN_OPENERS = frozenset({SVG, MATH})
+TREE_STOPS = FOREIGN_OPENERS | {SELECT, FRAMESET}
+
+#: Every start tag the data-state scanners stop at in HTML content.
+HTML_STOPS = SWITCHING | TREE_STOPS
+
+#: Start tags that end foreign content (13.2.6.5); ``font`` only with one of FONT_ATTRS.
+BREAKOUTS = frozenset(
+    b"b big blockquote body br center code dd div dl dt em embed h1 h2 h3 h4 h5 h6 head hr i "
+    b"img li listing menu meta nobr ol p pre ruby s small span strong strike sub sup table tt "
+    b"u ul var".split()
+)
+FONT = b"font"
+FONT_ATTRS = frozenset({b"color", b"face", b"size"})
+#: End tags in foreign content that browsers and the standard's versions treat differently.
+UNSURE_FOREIGN_END = frozenset({b"p", b"br"})
+
+#: HTML integration points (13.2.6.5): SVG elements, and MathML annotation-xml with one of
+#: ANNOTATION_HTML_ENCODINGS; MathML text integration points, where start tags other than
+#: MATHML_TEXT_FOREIGN follow HTML rules.
+SVG_HTML_POINTS = frozenset({b"foreignobject", b"desc", b"title"})
+ANNOTATION_XML = b"annotation-xml"
+ANNOTATION_HTML_ENCODINGS = frozenset({"text/html", "application/xhtml+xml"})
+MATHML_TEXT_POINTS = frozenset({b"mi", b"mo", b"mn", b"ms", b"mtext"})
+MATHML_TEXT_FOREIGN = frozenset({b"mglyph", b"malignmark"})
+
+#: Inside an integration point, HTML start tags that do not open an element on the stack...
+HTML_VOID = frozenset(
+    b"area base basefont bgsound br col embed frame hr image img input keygen link meta param "
+    b"source track wbr html head body".split()
+)
+#: ... and those whose handling reaches past it (table modes clear the stack to a table
+#: context; template switches the insertion mode): the model gives up on them there.
+HTML_TABLE_AND_TEMPLATE = frozenset(
+    b"caption col colgroup table tbody td tfoot th thead tr template".split()
+)
+
+#: Inside a ``<select>``, start tags whose handling differs between the old and the new
+#: (customizable select) parsing. Tags that leave a select in one of them (``input``) leave
+#: the model inside it, which only makes it stricter.
+SELECT_UNSURE = SWITCHING | FOREIGN_OPENERS | {b"template", FRAMESET}

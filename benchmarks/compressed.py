@@ -80,7 +80,8 @@ def _compressed_row(section: str, t: dict[str, float], floor: float) -> None:
         f"gzip 100 KB ({len(GZIPPED) // 1000} KB on the wire), signed-in",
         f"{fmt_t(t['gzip signed-in'])}/req ({fmt_delta(added)} over passing it through)",
         f"anonymous pass-through {fmt_t(t['gzip anonymous'])} · uncompressed signed-in "
-        f"{fmt_t(t['plain signed-in'])} · zlib decompress+compress alone {fmt_t(floor)}",
+        f"{fmt_t(t['plain signed-in'])} · zlib decompress + compress (level 6) alone "
+        f"{fmt_t(floor)}",
         f"added {added / floor:.2f}x zlib's own round trip",
     )
 

@@ -25,6 +25,7 @@ from typing import Any
 
 import jwt
 from common import AUDIENCE, PROJECT_ID, SECRET
+from inprocess import Forward
 from pages import WIDGET_SRC
 
 USER_ID = "user_42"
@@ -77,19 +78,6 @@ def build(config: str, variant: str, page: bytes) -> tuple[Any, str]:
     if variant not in ("bare", "ours", "forward"):
         raise ValueError(f"unknown variant {variant!r}")
     return builders[config](variant, page)
-
-
-class Forward:
-    """The floor of any pure-ASGI middleware: it forwards every message through its own send."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        async def forward(message: Any) -> None:
-            await send(message)
-
-        await self.app(scope, receive, forward)
 
 
 # --- Starlette and FastAPI ------------------------------------------------------------------

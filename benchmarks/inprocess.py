@@ -121,6 +121,7 @@ def bench_asgi(timer: Timer, t_jwt: float) -> None:
         "reqio": ReqioMiddleware(bare, secret=SECRET, project_id=PROJECT_ID),
     }
     t_floor = timer(lambda: find_all(PAGE_100K)) + t_jwt
+    added: dict[str, float] = {}
     loop = asyncio.new_event_loop()
     try:
         for label, path, identified in CASES:
@@ -136,9 +137,23 @@ def bench_asgi(timer: Timer, t_jwt: float) -> None:
 
                 calls[name] = call
             t = timer.compare_async(loop, calls)
+            added[label] = t["reqio"] - t["bare"]
             middleware_row("ASGI", label, identified, t, t_floor, path == "/chunks")
     finally:
         loop.close()
+    chunked_row("ASGI", added)
+
+
+def chunked_row(section: str, added: dict[str, float]) -> None:
+    """What cutting the identified page into 16 chunks adds, against one body."""
+    one, cut = added[CASES[2][0]], added[CASES[3][0]]
+    row(
+        section,
+        "identified 100 KB: 16 chunks against one body, added time",
+        f"+{fmt_t(cut)}",
+        f"one body +{fmt_t(one)}",
+        verdict(cut <= 1.5 * one, f"{cut / one:.2f}x (≤ 1.5x)"),
+    )
 
 
 def middleware_row(
@@ -256,6 +271,7 @@ def bench_wsgi(timer: Timer, t_jwt: float) -> None:
         "reqio": ReqioWSGIMiddleware(wsgi_app, secret=SECRET, project_id=PROJECT_ID),
     }
     t_floor = timer(lambda: find_all(PAGE_100K)) + t_jwt
+    added: dict[str, float] = {}
     for label, path, identified in CASES:
         environ = wsgi_environ(path, identified)
         body = wsgi_call(apps["reqio"], environ)
@@ -267,4 +283,6 @@ def bench_wsgi(timer: Timer, t_jwt: float) -> None:
                 for name, app in apps.items()
             }
         )
+        added[label] = t["reqio"] - t["bare"]
         middleware_row("WSGI", label, identified, t, t_floor, path == "/chunks")
+    chunked_row("WSGI", added)

@@ -58,6 +58,12 @@ def verdict(ok: bool, text: str) -> str:
 
 
 @functools.lru_cache(maxsize=1)
+def load_at_start() -> float:
+    """The one-minute load average when the run began, per core."""
+    return os.getloadavg()[0] / (os.cpu_count() or 1)
+
+
+@functools.lru_cache(maxsize=1)
 def machine() -> str:
     cpu = "?"
     try:
@@ -75,6 +81,7 @@ def machine() -> str:
             versions.append(f"{dist} {version(dist)}")
         except Exception:
             versions.append(f"{dist} -")
+    load_at_start()  # remembered now, before the run loads the machine itself
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     return (
         f"{os.cpu_count()} cores, {cpu}, load average {load} at start; "
@@ -93,6 +100,18 @@ def table() -> str:
 
 def print_table() -> None:
     print(table())
+
+
+def _load_warning() -> str:
+    per_core = load_at_start()
+    if per_core <= 1.5:
+        return ""
+    return (
+        f"**This run shared its cores with other work** (load average {per_core:.1f}x the core "
+        "count at start): every figure is noisy, and the end-to-end ratios (a server and wrk "
+        "competing with that work) can be off by a factor of two or more either way. Compare "
+        "them with a run on a quiet machine before drawing conclusions.\n\n"
+    )
 
 
 SECTIONS_TEXT = """\
@@ -130,10 +149,11 @@ def write_markdown(path: str, command: str, seconds: float) -> None:
     notes = "".join(f"- {note}\n" for note in NOTES) or "- none\n"
     Path(path).write_text(
         "# Benchmark results\n\n"
+        "[README](../README.md) · the full table behind the README's performance summary.\n\n"
         f"Made with `{command}` ({seconds:.0f} s) on: {machine()}.\n\n"
         "Every ratio compares figures measured side by side (round-robin) in this one run; "
         "absolute figures move with the machine's load.\n\n"
-        f"{SECTIONS_TEXT}\n{table()}\n\nNotes:\n\n{notes}",
+        f"{_load_warning()}{SECTIONS_TEXT}\n{table()}\n\nNotes:\n\n{notes}",
         encoding="utf-8",
     )
     print(f"table written to {path}")

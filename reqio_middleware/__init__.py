@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .asgi import ReqioMiddleware
+    from .core import nonblocking
     from .identity import Identity, IdentityError
     from .rewriter import HTMLRewriter, rewrite_html
     from .tokens import ReditusMinter, mint_token
@@ -24,6 +25,7 @@ __all__ = [
     "ReqioMiddleware",
     "ReqioWSGIMiddleware",
     "mint_token",
+    "nonblocking",
     "rewrite_html",
 ]
 
@@ -36,6 +38,7 @@ _WHERE = {
     "HTMLRewriter": "rewriter",
     "ReqioMiddleware": "asgi",
     "ReqioWSGIMiddleware": "wsgi",
+    "nonblocking": "core",
 }
 
 

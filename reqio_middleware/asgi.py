@@ -1,56 +1,37 @@
-"""``ReqioMiddleware``: the ASGI 3 middleware, in the style of Starlette's ``GZipMiddleware``.
+"""``ReqioMiddleware``: the ASGI 3 front door of the request core (:mod:`.core`).
 
-For every HTTP response the application starts, :func:`.policy.classify` (the decision of
-:func:`.policy.decide`) looks at the start message only. Anything that is not a rewritable
-HTML page is forwarded message by message, untouched, through a bare wrapper. A rewritable
-page is handled by a per-request :class:`_Responder`; nothing request-specific is ever stored
-on the middleware.
+It translates ASGI messages into calls on the core and nothing else: the start message is
+classified; anything that cannot carry a token is forwarded as it comes; a page that may is
+held until its first body message shows whether the body comes whole (exact Content-Length)
+or in pieces (streamed through the rewriter, no Content-Length). Messages we do not handle
+(trailers, early hints, anything new) are forwarded in order, and failures of the application
+propagate exactly as without us, after whatever it had sent is released.
 
-How a rewritable page leaves:
-
-* the identity is resolved when the start message arrives (the app has started its response,
-  so what it stored in the scope is there); an anonymous page is forwarded at once, untouched
-  and never scanned;
-* the whole body in one message (the common case), or a declared ``Content-Length`` of at most
-  :data:`.config.WINDOW` bytes: the start message is held until the body is complete; a token
-  is minted only when the rewriter meets a widget tag, and the page goes out with its new,
-  exact ``Content-Length``;
-* anything longer or open-ended streams through the rewriter with ``Content-Length`` removed
-  (the server then frames the body itself). An exact length here would mean holding the whole
-  page, since every widget tag on it gets a token.
-
-So a length is either exact or absent, never wrong. Messages we do not handle (trailers,
-debug, early hints, zero-copy sends, anything new) are forwarded in order, and failures of
-the application propagate exactly as without us, after whatever it had sent is released.
+Nothing here is asyncio-only: timeouts and threads come from ``anyio``, so the middleware runs
+under asyncio and trio servers alike.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import inspect
 import logging
 import os
+import sys
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any, BinaryIO
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 
-from asgiref.sync import iscoroutinefunction, sync_to_async
+import anyio
+import anyio.to_thread
 
 from . import endpoint
-from .config import DEFAULT_RESOLVER_TIMEOUT, DEFAULT_WIDGET_SRC, ResolverFailure, Settings
+from .config import WINDOW, ConfigurationError
+from .core import BEFORE, CONDITIONAL_HEADERS, HOLD, PASS, STREAM, FrontDoor, TokenRequest
 from .identity import Identity
-from .policy import (
-    ENCODED_ACTION,
-    HEAD_ACTION,
-    PASS_ACTION,
-    REWRITE_ACTION,
-    CompressedWarning,
-    classify,
-    declared_length,
-    edit_headers,
-)
-from .rewriter import HTMLRewriter
-from .tokens import Minter
+from .policy import PASS_ACTION
+
+if TYPE_CHECKING:
+    from .core import Core, Page
 
 __all__ = ["ReqioMiddleware"]
 
@@ -60,467 +41,301 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+# What is wrapped: any ASGI app, whatever its framework's own types for the three (Quart and
+# Litestar type scopes as TypedDicts, which a MutableMapping parameter would refuse).
+ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
 Resolver = Callable[[Scope], Any]
+Known = tuple[Identity | None, str | None]
 
 #: Size of the body messages made from an HTML file sent with ``http.response.pathsend``.
 FILE_CHUNK = 64 * 1024
 
 _ENCODED_HINT = (
-    "reqio: an HTML response arrived compressed (Content-Encoding: %s) and was left without a "
-    "token. Put ReqioMiddleware inside the compression middleware (added before it with "
-    "add_middleware, i.e. closer to the application) so that it sees the page uncompressed. "
-    "This warning is logged once."
+    "reqio: a signed-in user's HTML page arrived compressed (Content-Encoding: %s), a coding "
+    "this installation cannot decode, and went out without a token. Put ReqioMiddleware "
+    "inside the compression middleware (added before it with add_middleware, i.e. closer to "
+    "the application). This warning is logged once."
 )
 
-# The states of a response (_Responder.mode).
-_BEFORE = 0  # nothing from the app yet
-_PASS = 1  # forward everything untouched
-_HOLD = 2  # start (and maybe some body) held back until we know the whole body
-_STREAM = 3  # start sent with edited headers; bodies go through the rewriter
 
-# Tasks of sync resolvers that overran their timeout: a thread cannot be stopped, so the task
-# is kept alive here until its thread returns (asyncio only holds weak references to tasks).
-_overrunning: set[asyncio.Task[Any]] = set()
+class ReqioMiddleware(FrontDoor[ASGIApp]):
+    """Give the Reqio widget tag on HTML pages a signed identity token for the signed-in user.
 
+    A configuration mistake raises :class:`.config.ConfigurationError` here. When Starlette
+    builds its middleware stack (lazily, on the first event, which is the lifespan startup),
+    raising would only make servers call lifespan unsupported and answer 500s; so then the
+    middleware is built broken and fails the lifespan startup with the message instead.
+    """
 
-class ReqioMiddleware:
-    """Give the Reqio widget tag on HTML pages a signed identity token for the signed-in user."""
+    encoded_hint = _ENCODED_HINT
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        resolver: Resolver | None = None,
-        secret: str | bytes | None = None,
-        project_id: str | None = None,
-        audience: str | None = None,
-        widget_src: str = DEFAULT_WIDGET_SRC,
-        ttl: int = 300,
-        token_path: str | None = None,
-        minter: Minter | None = None,
-        resolver_timeout: float = DEFAULT_RESOLVER_TIMEOUT,
-    ) -> None:
-        self.app = app
-        self.settings = Settings(
-            secret=secret,
-            project_id=project_id,
-            audience=audience,
-            widget_src=widget_src,
-            ttl=ttl,
-            token_path=token_path,
-            minter=minter,
-            resolver_timeout=resolver_timeout,
-        )
-        if resolver is not None and not callable(resolver):
-            raise TypeError(f"resolver must be callable, not {type(resolver).__name__}")
-        self.resolver = resolver
-        self._resolver_is_async = resolver is not None and _is_async(resolver)
-        self._threaded_resolver = (
-            sync_to_async(resolver, thread_sensitive=False)
-            if resolver is not None and not self._resolver_is_async
-            else None
-        )
-        self.warn_encoded = CompressedWarning(_ENCODED_HINT)
-        self._token_path = self.settings.token_path
-
-    def __repr__(self) -> str:
-        return f"ReqioMiddleware({self.app!r}, settings={self.settings!r})"
+    def defer_failure(self) -> bool:
+        return _built_by_starlette()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.failure is not None:
+            await _refuse(self.failure, scope, receive, send)
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         method = scope.get("method", "GET")
-        if self._token_path is not None:
-            path = scope.get("path")
-            if path == self._token_path:
-                await _send_reply(send, await self._token_reply(scope, method))
-                return
-            if path == self.settings.script_path:
-                await _send_reply(send, endpoint.script(method))
-                return
+        core = self.core
+        if core.settings.token_path is not None and await self._endpoints(scope, method, send):
+            return
         if method != "GET" and method != "HEAD":
             await self.app(scope, receive, send)
             return
-        responder = _Responder(self, scope, send, method)
+        known: Known | None = None
+        if method == "GET" and _conditional(scope):
+            known = await core.resolve_async(scope)
+            if known[0] is not None:  # signed in: the app must render, not answer 304
+                scope = _unconditional(scope)
+        responder = _Responder(core, scope, send, method, known)
         try:
             await self.app(scope, receive, responder.wrapped_send)
         except BaseException:
             # Release what the app had sent so the server sees what it would see without us.
-            if responder.mode >= _HOLD:
+            if responder.mode >= HOLD:
                 with contextlib.suppress(Exception):
                     await responder.release()
             raise
-        if responder.mode >= _HOLD:
+        if responder.mode >= HOLD:
             await responder.release()  # the app returned without finishing its response
 
-    # -- identity ---------------------------------------------------------------------------
-
-    async def resolve(self, scope: Scope) -> Identity | None:
-        """The identity for this request; :class:`ResolverFailure` (logged) when unknown."""
-        if self.resolver is None:
-            value = scope.get("reqio.identity")
+    async def _endpoints(self, scope: Scope, method: str, send: Send) -> bool:
+        """Answer the token endpoint or its script; ``False`` for any other path."""
+        path = scope.get("path")
+        core = self.core
+        if path == core.settings.token_path:
+            request = _token_request(scope, method)
+            reply = core.token_refusal(request)
+            if reply is None:
+                identity, failure = await core.resolve_async(scope)
+                reply = core.token_reply(request, identity, failure)
+        elif path == core.settings.script_path:
+            reply = endpoint.script(method)
         else:
-            value = await self._call_resolver(scope)
-        return self.settings.identify(value)
-
-    async def _call_resolver(self, scope: Scope) -> object:
-        assert self.resolver is not None
-        timeout = self.settings.resolver_timeout
-        if self._resolver_is_async:
-            task: asyncio.Task[Any] = asyncio.ensure_future(self.resolver(scope))
-        else:
-            assert self._threaded_resolver is not None
-            task = asyncio.ensure_future(self._threaded_resolver(scope))
-        try:
-            done, _ = await asyncio.wait({task}, timeout=timeout)
-        except asyncio.CancelledError:
-            task.cancel()
-            raise
-        if not done:
-            if self._resolver_is_async:
-                task.cancel()
-            else:
-                _overrunning.add(task)
-                task.add_done_callback(_forget)
-            logger.error(
-                "reqio: the identity resolver did not answer within %ss; "
-                "the response goes out without a token",
-                timeout,
-            )
-            raise ResolverFailure("timeout")
-        exc = task.exception()
-        if exc is not None:
-            logger.error(
-                "reqio: the identity resolver raised %s: %s; the response goes out without a token",
-                type(exc).__name__,
-                exc,
-                exc_info=exc,
-            )
-            raise ResolverFailure(type(exc).__name__)
-        value = task.result()
-        if inspect.isawaitable(value):
-            logger.error(
-                "reqio: the identity resolver returned an awaitable from a plain function; "
-                "make it an `async def` so it can be awaited with a timeout"
-            )
-            if inspect.iscoroutine(value):
-                value.close()
-            raise ResolverFailure("awaitable")
-        return value
-
-    # -- the token endpoint -----------------------------------------------------------------
-
-    async def _token_reply(self, scope: Scope, method: str) -> endpoint.Reply:
-        headers = _request_headers(scope)
-        host = headers.get("host")
-        if host is None and scope.get("server"):
-            server_host, port = scope["server"]
-            host = f"{server_host}:{port}" if port is not None else str(server_host)
-        refusal = endpoint.check_request(
-            method,
-            sec_fetch_site=headers.get("sec-fetch-site"),
-            origin=headers.get("origin"),
-            scheme=scope.get("scheme", "http"),
-            host=host,
-        )
-        if refusal is not None:
-            return refusal
-        try:
-            identity = await self.resolve(scope)
-        except ResolverFailure:
-            return endpoint.failure()
-        if identity is None:
-            return endpoint.anonymous()
-        return endpoint.token(self.settings, identity)
+            return False
+        headers = [(n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in reply.headers]
+        await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+        await send({"type": "http.response.body", "body": reply.body, "more_body": False})
+        return True
 
 
 class _Responder:
-    """The state of one rewritable response (a GET or HEAD), between the app and the server."""
+    """One GET or HEAD response, between the application and the server."""
 
-    __slots__ = (
-        "declared",
-        "held",
-        "held_size",
-        "method",
-        "middleware",
-        "mode",
-        "rewriter",
-        "scope",
-        "send",
-        "start",
-        "start_headers",
-        "who",
-    )
+    __slots__ = ("core", "held", "known", "method", "mode", "page", "scope", "send", "start")
 
-    def __init__(self, middleware: ReqioMiddleware, scope: Scope, send: Send, method: str) -> None:
-        # Only what every response needs; the rest is set when a page is held (hold()).
-        self.middleware = middleware
-        self.scope = scope
-        self.send = send
-        self.method = method
-        self.mode = _BEFORE
-
-    def hold(
-        self,
-        message: Message,
-        headers: list[tuple[bytes, bytes]],
-        declared: int | None,
-        identity: Identity,
-    ) -> None:
-        self.who = identity
-        self.mode = _HOLD
-        self.start: Message | None = message
-        self.start_headers = headers
-        self.declared = declared
-        self.held: list[Message] = []
-        self.held_size = 0
-        self.rewriter: HTMLRewriter | None = None
+    def __init__(self, core: Core, scope: Scope, send: Send, method: str, known: Known | None):
+        self.core, self.scope, self.send, self.method = core, scope, send, method
+        self.known = known  # an identity resolved before the app ran (a conditional GET)
+        self.mode = BEFORE
+        self.page: Page[bytes]
+        self.start: Message
+        self.held: list[Message]
 
     async def wrapped_send(self, message: Message) -> None:
         mode = self.mode
-        if mode == _PASS:  # most messages, so tested first
+        if mode == PASS:  # most messages, so tested first
             await self.send(message)
-        elif mode == _HOLD:
+        elif mode == HOLD:
             await self.on_held(message)
-        elif mode == _STREAM:
+        elif mode == STREAM:
             await self.on_stream(message)
         elif message["type"] != "http.response.start":
             await self.send(message)  # http.response.debug and the like come before start
-        elif (
-            self.method == "GET"
-            and self.middleware.resolver is None
-            and "reqio.identity" not in self.scope
-        ):
-            # Nobody to give a token to: the default resolver reads the scope now, and would
-            # find no identity. Whatever this response is, it goes out untouched, so its
-            # headers need no reading (the compressed-HTML warning is about tokens lost, and
-            # none is lost here). Most traffic is anonymous; this is its whole cost.
-            self.mode = _PASS
+        elif self.known is None and self.core.surely_anonymous(self.scope):
+            self.mode = PASS  # nobody to give a token to: the whole cost of most traffic
             await self.send(message)
         else:
-            try:
-                headers = message["headers"]  # a subscript is cheaper than .get()
-            except KeyError:
-                headers = ()
-            if not isinstance(headers, list):
-                headers = list(headers)
-                message = {**message, "headers": headers}
-            action, length = classify(self.method, message["status"], headers)
-            if action is not PASS_ACTION:  # PASS (JSON, assets, ...) is the hot path
-                if action is REWRITE_ACTION:
-                    # Someone may be signed in (the anonymous GETs left above): who is asking
-                    # decides everything else. The app has started its response, so whatever
-                    # it stored in the scope is there for the resolver.
-                    identity = await self.identity()
-                    if identity is not None:
-                        self.hold(message, headers, declared_length(length), identity)
-                        return
-                elif action is HEAD_ACTION:
-                    message = {**message, "headers": edit_headers(headers, None)}
-                elif action is ENCODED_ACTION:
-                    self.middleware.warn_encoded(headers)
-            self.mode = _PASS
+            await self.on_start(message)
+
+    async def on_start(self, message: Message) -> None:
+        core = self.core
+        headers = message.get("headers", [])
+        if not isinstance(headers, list):
+            headers = list(headers)
+        if self.known is not None and message["status"] == 304:
+            core.not_modified(self.scope, self.known)
+        classified = core.classify(self.method, message["status"], headers)
+        if classified[0] is PASS_ACTION and not core.debug:  # JSON, assets...: the hot path
+            self.mode = PASS
             await self.send(message)
+            return
+        identity: Identity | None = None
+        failure: str | None = None
+        if classified[0] is not PASS_ACTION:
+            known = self.known
+            if known is not None and core.still_known(known):
+                identity, failure = known
+            elif core.inline:  # no coroutine to make: the shipped resolvers and the default
+                identity, failure = core.resolve_sync(self.scope)
+            else:
+                identity, failure = await core.resolve_async(self.scope)
+            if core.untouched(identity):  # most HTML traffic is anonymous
+                self.mode = PASS
+                await self.send(message)
+                return
+        where = f"{self.method} {self.scope.get('path', '')}" if core.debug else ""
+        page = core.page(self.method, classified, headers, identity, failure, where)
+        if page.mode == PASS:
+            self.mode = PASS
+            await self.send(
+                message if page.headers is headers else {**message, "headers": page.headers}
+            )
+            return
+        self.page, self.start, self.held, self.mode = page, message, [], HOLD
 
     async def on_held(self, message: Message) -> None:
         kind = message["type"]
         if kind == "http.response.body":
-            if not self.held and not message.get("more_body", False):
-                await self.finish_one(message)  # the common case: the whole page at once
-                return
-            self.held.append(message)
-            self.held_size += len(message.get("body", b""))
-            if not message.get("more_body", False):
-                await self.finish_whole()
-            elif (
-                self.declared is None
-                or self.declared > self.middleware.settings.window
-                or self.held_size > self.middleware.settings.window
-            ):
-                await self.begin_stream()
-        elif kind == "http.response.pathsend" and not self.held:
+            data = message.get("body", b"")
+            if message.get("more_body", False):
+                await self.begin(self.page.stream())
+                await self.on_stream(message)
+            else:  # the whole page at once: the common case
+                headers, out = self.page.whole(data)
+                await self.begin(headers)
+                await self.send({**message, "body": out, "more_body": False})
+        elif kind == "http.response.pathsend":
             await self.send_file(message)
-        elif kind in ("http.response.zerocopysend", "http.response.pathsend"):
-            # Body bytes we cannot see: give up on this page and replay it as it was.
-            self.held.append(message)
-            await self.release()
+        elif kind == "http.response.zerocopysend":
+            await self.begin(self.page.untouched())  # bytes we cannot see: leave the page
+            await self.send(message)
         else:
             self.held.append(message)  # kept in order with the bodies
 
     async def on_stream(self, message: Message) -> None:
-        assert self.rewriter is not None
         kind = message["type"]
         if kind == "http.response.body":
             more = message.get("more_body", False)
-            out = self.rewriter.feed(message.get("body", b""))
+            out = self.page.feed(message.get("body", b""))
             if not more:
-                out += self.rewriter.close()
-                self.mode = _PASS
+                out += self.page.close()
+                self.mode = PASS
             await self.send({**message, "body": out, "more_body": more})
         elif kind == "http.response.zerocopysend":
             # Bytes from a file descriptor cannot be rewritten; keep the order and stop here.
-            rest = self.rewriter.close()
-            self.mode = _PASS
-            if rest:
-                await self.send({"type": "http.response.body", "body": rest, "more_body": True})
+            await self.finish_stream()
             await self.send(message)
         else:
             await self.send(message)
 
-    # -- the decisions ----------------------------------------------------------------------
-
-    async def finish_one(self, message: Message) -> None:
-        """The page came as one message: :meth:`finish_whole` without the bookkeeping."""
-        start = self.start
-        assert start is not None
-        self.mode = _PASS
-        self.start = None
-        new = self.middleware.settings.rewrite(message.get("body", b""), self.who)
-        if new is not None:
-            start = {**start, "headers": edit_headers(self.start_headers, len(new))}
-            message = {**message, "body": new, "more_body": False}
-        await self.send(start)
-        await self.send(message)
-
-    async def finish_whole(self) -> None:
-        """The whole body is here: stamp it if a widget tag is there."""
-        bodies = [m for m in self.held if m["type"] == "http.response.body"]
-        body = b"".join(m.get("body", b"") for m in bodies)
-        new = self.middleware.settings.rewrite(body, self.who)
-        if new is None:
-            await self.release()
-            return
-        assert self.start is not None
-        others = [m for m in self.held if m["type"] != "http.response.body"]
-        self.mode = _PASS
-        self.held = []
-        await self.send({**self.start, "headers": edit_headers(self.start_headers, len(new))})
-        for other in others:
-            await self.send(other)
-        await self.send({**bodies[-1], "body": new, "more_body": False})
-
-    async def begin_stream(self) -> None:
-        """Too long (or open-ended) to hold: stream it through the rewriter."""
-        assert self.start is not None
+    async def begin(self, headers: list[tuple[bytes, bytes]]) -> None:
+        """Send the held start with ``headers``, then what came between it and the body."""
+        self.mode = STREAM if self.page.mode == STREAM else PASS
         held, self.held = self.held, []
-        self.rewriter = self.middleware.settings.rewriter(self.who)
-        self.mode = _STREAM
-        await self.send({**self.start, "headers": edit_headers(self.start_headers, None)})
+        await self.send({**self.start, "headers": headers})
         for message in held:
-            if self.mode == _STREAM:
-                await self.on_stream(message)
-            else:
-                await self.send(message)
+            await self.send(message)
+
+    async def finish_stream(self) -> None:
+        self.mode = PASS
+        rest = self.page.close()
+        if rest:
+            await self.send({"type": "http.response.body", "body": rest, "more_body": True})
 
     async def send_file(self, message: Message) -> None:
         """An HTML file sent by path (``FileResponse``): read it so the page gets its token."""
         path = message["path"]
-        settings = self.middleware.settings
         try:
-            size = await sync_to_async(os.path.getsize, thread_sensitive=False)(path)
-            small = size <= settings.window
-            data = await _read_file(path) if small else b""
+            size = await anyio.to_thread.run_sync(os.path.getsize, path)
+            data = await anyio.Path(path).read_bytes() if size <= WINDOW else None
         except OSError:
-            self.held.append(message)  # let the server report the file as it would
-            await self.release()
+            await self.begin(self.page.untouched())  # let the server report it as it would
+            await self.send(message)
             return
-        assert self.start is not None
-        if small:
-            new = settings.rewrite(data, self.who)
-            if new is None:
-                self.held.append(message)  # no widget: the server sends the file itself
-                await self.release()
-                return
-            self.mode = _PASS
-            await self.send({**self.start, "headers": edit_headers(self.start_headers, len(new))})
-            await self.send({"type": "http.response.body", "body": new, "more_body": False})
+        if data is None:
+            await self.begin(self.page.stream())
+            await _stream_file(path, self.page, self.send)
+            self.mode = PASS
             return
-        self.mode = _PASS
-        await self.send({**self.start, "headers": edit_headers(self.start_headers, None)})
-        await _stream_file(path, settings.rewriter(self.who), self.send)
+        headers, out = self.page.whole(data)
+        await self.begin(headers)
+        if out is data:  # no token: the server sends the file itself
+            await self.send(message)
+        else:
+            await self.send({"type": "http.response.body", "body": out, "more_body": False})
 
     async def release(self) -> None:
         """Send what we held exactly as the app sent it (or flush the rewriter) and step aside."""
-        if self.mode == _STREAM:
-            assert self.rewriter is not None
-            self.mode = _PASS
-            rest = self.rewriter.close()
-            if rest:
-                await self.send({"type": "http.response.body", "body": rest, "more_body": True})
+        if self.mode == STREAM:
+            await self.finish_stream()
             return
+        self.mode = PASS
         held, self.held = self.held, []
-        start, self.start = self.start, None
-        self.mode = _PASS
-        if start is not None:
-            await self.send(start)
+        await self.send(self.start)
         for message in held:
             await self.send(message)
 
-    async def identity(self) -> Identity | None:
-        try:
-            if self.middleware.resolver is None:  # the default: no coroutine to wait for
-                value = self.scope.get("reqio.identity")
-                return None if value is None else self.middleware.settings.identify(value)
-            return await self.middleware.resolve(self.scope)
-        except ResolverFailure:
-            return None
+
+async def _stream_file(path: str, page: Page[bytes], send: Send) -> None:
+    async with await anyio.open_file(path, "rb") as file:
+        while chunk := await file.read(FILE_CHUNK):
+            await send({"type": "http.response.body", "body": page.feed(chunk), "more_body": True})
+    await send({"type": "http.response.body", "body": page.close(), "more_body": False})
 
 
-async def _read_file(path: str) -> bytes:
-    def read() -> bytes:
-        with open(path, "rb") as file:
-            return file.read()
-
-    return await sync_to_async(read, thread_sensitive=False)()
-
-
-async def _stream_file(path: str, rewriter: HTMLRewriter, send: Send) -> None:
-    file = await sync_to_async(_open_binary, thread_sensitive=False)(path)
-    try:
-        read = sync_to_async(file.read, thread_sensitive=False)
-        while True:
-            chunk = await read(FILE_CHUNK)
-            if not chunk:
-                break
-            await send(
-                {"type": "http.response.body", "body": rewriter.feed(chunk), "more_body": True}
-            )
-        await send({"type": "http.response.body", "body": rewriter.close(), "more_body": False})
-    finally:
-        await sync_to_async(file.close, thread_sensitive=False)()
+async def _refuse(failure: ConfigurationError, scope: Scope, receive: Receive, send: Send) -> None:
+    """A misconfigured middleware: fail the lifespan startup with the message, so the server
+    does not start; any request that still arrives (lifespan off) fails the same way."""
+    if scope["type"] == "lifespan":
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.failed", "message": f"reqio: {failure}"})
+        return
+    raise ConfigurationError(str(failure))
 
 
-def _open_binary(path: str) -> BinaryIO:
-    return open(path, "rb")
+def _built_by_starlette() -> bool:
+    """Whether the constructor runs inside Starlette's (or FastAPI's) lazy stack build."""
+    frame: FrameType | None = sys._getframe(3)  # the constructor's caller, or a subclass's
+    for _ in range(3):
+        if frame is None:
+            return False
+        if frame.f_code.co_name == "build_middleware_stack":
+            return True
+        frame = frame.f_back
+    return False
 
 
-async def _send_reply(send: Send, reply: endpoint.Reply) -> None:
-    headers = [(n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in reply.headers]
-    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
-    await send({"type": "http.response.body", "body": reply.body, "more_body": False})
+def _conditional(scope: Scope) -> bool:
+    """Whether a request is conditional; run for every GET, so names not starting with an
+    ``i`` are passed over without a ``lower()``."""
+    for name, _ in scope.get("headers", ()):
+        if name[:1] in _I and bytes(name).lower() in CONDITIONAL_HEADERS:
+            return True
+    return False
 
 
-def _request_headers(scope: Scope) -> dict[str, str]:
-    """The request headers we look at, by lowercase name (the first of duplicates wins)."""
-    wanted = {b"host", b"origin", b"sec-fetch-site"}
-    found: dict[str, str] = {}
+_I = (b"i", b"I")
+
+
+def _unconditional(scope: Scope) -> Scope:
+    """The scope without the conditional request headers (a copy: the server keeps its own)."""
+    headers = [
+        (n, v) for n, v in scope.get("headers", ()) if bytes(n).lower() not in CONDITIONAL_HEADERS
+    ]
+    return {**scope, "headers": headers}
+
+
+def _token_request(scope: Scope, method: str) -> TokenRequest:
+    found: dict[bytes, str] = {}
     for name, value in scope.get("headers", ()):
         lower = bytes(name).lower()
-        if lower in wanted and lower.decode() not in found:
-            found[lower.decode()] = bytes(value).decode("latin-1")
-    return found
-
-
-def _is_async(resolver: Callable[..., Any]) -> bool:
-    if iscoroutinefunction(resolver):
-        return True
-    call = getattr(resolver, "__call__", None)  # noqa: B004 - instances with async __call__
-    return call is not None and iscoroutinefunction(call)
-
-
-def _forget(task: asyncio.Task[Any]) -> None:
-    _overrunning.discard(task)
-    if not task.cancelled():
-        task.exception()  # retrieved, so asyncio does not report it at garbage collection
+        if lower not in found:
+            found[lower] = bytes(value).decode("latin-1")
+    host = found.get(b"host")
+    if host is None and scope.get("server"):
+        server_host, port = scope["server"]
+        host = f"{server_host}:{port}" if port is not None else str(server_host)
+    return TokenRequest(
+        method,
+        sec_fetch_site=found.get(b"sec-fetch-site"),
+        origin=found.get(b"origin"),
+        scheme=scope.get("scheme", "http"),
+        host=host,
+        credentials=tuple(n for n in ("Cookie", "Authorization") if n.lower().encode() in found),
+    )

@@ -16,7 +16,7 @@ import os
 from collections.abc import Mapping
 
 from .identity import Identity, IdentityError, coerce_identity
-from .rewriter import DEFAULT_WIDGET_SRC, HTMLRewriter, WidgetSource, rewrite_html
+from .rewriter import DEFAULT_WIDGET_SRC, HTMLRewriter, WidgetSource
 from .tokens import Minter, ReqioMinter
 
 __all__ = [
@@ -33,9 +33,10 @@ logger = logging.getLogger("reqio_middleware")
 DEFAULT_RESOLVER_TIMEOUT = 5.0
 DEFAULT_AUDIENCE = "https://reqio.app/p/{project_id}"
 
-#: Bytes of a page held back (with its start message) so that the rewritten response can carry
-#: an exact Content-Length. Larger or open-ended bodies are streamed without one. 256 KiB keeps
-#: a typical page (Django sends anything over 64 KiB as several messages) on the exact path.
+#: Largest HTML file sent by path (ASGI ``http.response.pathsend``) that is read whole, so the
+#: rewritten page carries an exact Content-Length; a larger one is streamed without one. Bodies
+#: the application hands over itself follow one rule instead: exact when the first piece is the
+#: whole body (see :mod:`.core`).
 WINDOW = 256 * 1024
 
 
@@ -58,7 +59,6 @@ class Settings:
         "token_path",
         "ttl",
         "widget_src",
-        "window",
     )
 
     def __init__(
@@ -86,7 +86,6 @@ class Settings:
         self.token_path = _check_token_path(token_path)
         self.script_path = None if self.token_path is None else self.token_path + ".js"
         self.resolver_timeout = _check_timeout(resolver_timeout)
-        self.window = WINDOW
         if minter is not None:
             if not callable(minter):
                 raise ConfigurationError(f"minter must be callable, not {type(minter).__name__}")
@@ -148,21 +147,6 @@ class Settings:
             )
             return None
         return token
-
-    # The one place where the middlewares meet the rewriter, so that how and when a token is
-    # minted (lazily: only once a widget tag is actually there) can change in one spot.
-
-    def rewrite(self, body: bytes, identity: Identity) -> bytes | None:
-        """The whole body stamped for ``identity``; ``None`` when there was nothing to stamp
-        (no widget tag, so nothing was minted) or the minter refused (logged)."""
-        minted: list[str | None] = []
-
-        def token() -> str | None:
-            minted.append(self.mint(identity))
-            return minted[0]
-
-        new = rewrite_html(body, token, widget_src=self.widget_src, project_id=self.project_id)
-        return new if minted and minted[0] is not None else None
 
     def rewriter(self, identity: Identity) -> HTMLRewriter:
         """A streaming rewriter that mints for ``identity`` when it meets the first widget tag."""

@@ -69,8 +69,13 @@ class _Matcher:
     def __init__(self, widget_src: str, project_id: str | None) -> None:
         self.widget = WidgetSource(widget_src)
         self.project_id = project_id
-        self.path = self.widget.path.encode("ascii", "replace")
-        self.lower_path = self.path.lower()
+        #: What the cheap pre-filter looks for (``_may_be_widget``, and the C scanner): bytes
+        #: every spelling of the widget's URL holds literally, unless it has a character
+        #: reference, a tab or a newline (which the pre-filter lets through anyway).
+        self.path: bytes = getattr(
+            self.widget, "needle", self.widget.path.encode("ascii", "replace")
+        )
+        self.lower_path = self.widget.path.encode("ascii", "replace").lower()
         self.authority = self.widget.authority.encode("ascii", "replace")
 
     def why_not(self, buf: bytes, start: int, end: int) -> str | None:

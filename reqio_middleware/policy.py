@@ -3,7 +3,11 @@
 Every "don't touch" case lives in :func:`decide`, as one list, so the two protocols cannot drift
 apart. Each rule answers a bug seen in a peer project (see the research notes): compressed HTML
 (django-debug-toolbar #114, #1560), attachments (New Relic), ranges (Starlette #3414), bodiless
-statuses (uvicorn #841), UTF-16 pages, mixed-case header names (New Relic #1011).
+statuses (uvicorn #841), UTF-16 pages, mixed-case header names (New Relic #1011). A charset is
+read the way a browser reads it (WHATWG MIME type parsing: the first valid ``charset`` wins).
+
+What a page that carries a token does to its headers is :func:`edit_headers`; the fields that
+keep every cache from storing it are :mod:`reqio_middleware.cachefields`.
 
 Headers may arrive as bytes (ASGI) or str (WSGI), in any case, from any iterable; values are
 read as latin-1, which maps bytes to str one to one, so nothing is lost either way.
@@ -14,10 +18,11 @@ from __future__ import annotations
 import codecs
 import enum
 import logging
-import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
 from typing import AnyStr, NamedTuple
+
+from reqio_middleware import cachefields
 
 __all__ = [
     "ENCODED_ACTION",
@@ -100,15 +105,17 @@ _REMOVED = frozenset(
         "last-modified",
         "content-md5",
         "digest",
+        "content-digest",
         "repr-digest",
         "accept-ranges",
     }
 )
-_DROPPED_CACHE_DIRECTIVES = frozenset({"public", "s-maxage", "private", "no-store", "immutable"})
-# Names of the headers we add: lowercase for ASGI (its spec), conventional case for WSGI.
-_ADDED_BYTES = ("cache-control", "vary", "content-length")
-_ADDED_TEXT = ("Cache-Control", "Vary", "Content-Length")
-_DIRECTIVES = re.compile(r'(?:[^,"]|"(?:[^"\\]|\\.)*")+')
+# WHATWG MIME type parsing: what a parameter's name and value may hold, and what is skipped.
+_TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz")
+_QUOTED_STRING_CHARS = frozenset(
+    ["\t", *map(chr, range(0x20, 0x7F)), *map(chr, range(0x80, 0x100))]
+)
+_HTTP_WHITESPACE = " \t\r\n"
 
 
 def decide(method: str, status: int, headers: Iterable[tuple[AnyStr, AnyStr]]) -> Decision:
@@ -250,68 +257,99 @@ def edit_headers(
     """The headers of a page that carries (or, for HEAD, would carry) a per-user token.
 
     ``Content-Length`` is set to ``content_length`` or removed; validators, digests and
-    ``Accept-Ranges`` describe other bytes and go; shared caches must not keep the page
-    (``private``, ``no-store`` unless ``no_store=False``), and it varies with the cookie.
-    Other headers keep their order, names and case.
+    ``Accept-Ranges`` describe other bytes and go. No cache may keep the page or give it to
+    another user: see :mod:`reqio_middleware.cachefields` for every field that says so and why
+    (``no_store=False`` lets the user's own browser keep it). Other headers keep their order,
+    names and case; repeated fields that are edited are merged into their first line.
     """
     as_bytes = bool(headers) and isinstance(headers[0][0], bytes)
     out: list[tuple[str, str]] = []
-    cache_at: int | None = None
-    cache_directives: list[str] = []
-    vary_at: int | None = None
-    varies_by_cookie = False
+    edited: dict[str, int] = {}  # lowercase name -> where its one merged line is in ``out``
     for raw_name, raw_value in headers:
         name, value = _text(raw_name), _text(raw_value)
         lower = name.lower()
         if lower in _REMOVED:
             continue
-        if lower == "cache-control":
-            cache_directives.extend(_directives(value))
-            if cache_at is not None:
-                continue
-            cache_at = len(out)
-        elif lower == "vary":
-            tokens = {item.strip().lower() for item in value.split(",")}
-            varies_by_cookie = varies_by_cookie or "cookie" in tokens or "*" in tokens
-            if vary_at is None:
-                vary_at = len(out)
-        out.append((name, value))
-
-    kept: list[str] = [
-        d
-        for d in cache_directives
-        if d.split("=", 1)[0].strip().lower() not in _DROPPED_CACHE_DIRECTIVES
-    ]
-    cache_value = ", ".join(["private", "no-store", *kept] if no_store else ["private", *kept])
-    cache_control, vary, length = _ADDED_BYTES if as_bytes else _ADDED_TEXT
-    if cache_at is None:
-        out.append((cache_control, cache_value))
-    else:
-        out[cache_at] = (out[cache_at][0], cache_value)
-    if not varies_by_cookie:
-        if vary_at is None:
-            out.append((vary, "Cookie"))
+        if not cachefields.is_edited(lower):
+            out.append((name, value))
+        elif lower in edited:
+            at = edited[lower]
+            out[at] = (out[at][0], f"{out[at][1]}, {value}")  # list fields join with commas
         else:
-            name, value = out[vary_at]
-            out[vary_at] = (name, f"{value}, Cookie" if value.strip() else "Cookie")
+            edited[lower] = len(out)
+            out.append((name, value))
+    for lower, at in edited.items():
+        out[at] = (out[at][0], cachefields.unstorable(lower, out[at][1], no_store=no_store))
+    for lower, name in cachefields.always_sent(as_bytes):
+        if lower not in edited:
+            out.append((name, cachefields.unstorable(lower, "", no_store=no_store)))
     if content_length is not None:
-        out.append((length, str(content_length)))
+        out.append(("content-length" if as_bytes else "Content-Length", str(content_length)))
     if as_bytes:
         return [(n.encode("latin-1"), v.encode("latin-1")) for n, v in out]  # type: ignore[misc]
     return out  # type: ignore[return-value]
 
 
-def _directives(value: str) -> list[str]:
-    return [d.strip() for d in _DIRECTIVES.findall(value) if d.strip()]
-
-
 def _charset(params: str) -> str | None:
-    charset = None
-    for param in params.split(";"):
-        key, _, value = param.partition("=")
-        if key.strip().lower() == "charset":
-            charset = value.strip().strip('"').strip()
-    return charset
+    """The charset a browser reads from a Content-Type's parameters (the text after its first
+    ``;``): the first valid ``charset`` parameter wins, later ones are ignored (WHATWG MIME type
+    parsing), so ``charset=utf-16; charset=utf-8`` is UTF-16."""
+    for name, value in _parameters(params):
+        if name == "charset":
+            return value
+    return None
+
+
+def _parameters(params: str) -> Iterator[tuple[str, str]]:
+    """The valid ``(lowercase name, value)`` parameters in order, as the WHATWG MIME type parser
+    reads them: quoted values unescaped, unquoted ones up to ``;`` less trailing whitespace."""
+    text, pos, end = ";" + params, 0, len(params) + 1
+    while pos < end:
+        pos += 1  # past the ';'
+        while pos < end and text[pos] in _HTTP_WHITESPACE:
+            pos += 1
+        name_end = _find_any(text, ";=", pos)
+        name, pos = text[pos:name_end].lower(), name_end
+        if pos >= end:
+            return
+        if text[pos] == ";":
+            continue
+        pos += 1  # past the '='
+        if pos < end and text[pos] == '"':
+            value, pos = _quoted_string(text, pos)
+            pos = _find_any(text, ";", pos)
+        else:
+            value_end = _find_any(text, ";", pos)
+            value, pos = text[pos:value_end].rstrip(_HTTP_WHITESPACE), value_end
+            if not value:
+                continue
+        if name and _TOKEN_CHARS.issuperset(name) and _QUOTED_STRING_CHARS.issuperset(value):
+            yield name, value
+
+
+def _quoted_string(text: str, pos: int) -> tuple[str, int]:
+    """The value of the HTTP quoted string that starts at ``text[pos]`` (a ``"``), and where
+    it ends; an unterminated one runs to the end, a trailing backslash stays."""
+    value: list[str] = []
+    pos += 1
+    while pos < len(text):
+        char = text[pos]
+        pos += 1
+        if char == '"':
+            break
+        if char == "\\":
+            value.append(text[pos] if pos < len(text) else "\\")
+            pos += 1
+        else:
+            value.append(char)
+    return "".join(value), pos
+
+
+def _find_any(text: str, chars: str, pos: int) -> int:
+    """The index of the first of ``chars`` at or after ``pos``, or ``len(text)``."""
+    while pos < len(text) and text[pos] not in chars:
+        pos += 1
+    return pos
 
 
 def _text(value: str | bytes) -> str:

@@ -1,9 +1,11 @@
 """Signed identity tokens: the Reqio HS256 JWT of the seeds, and the Reditus HS512 one.
 
 The middleware mints a token for every identified HTML response, so what does not depend on the
-request is checked once, in a minter object. PyJWT's JWS encoder makes every token (header,
-payload, signature); the payload JSON is made exactly as ``jwt.encode`` makes it, so the tokens
-are byte for byte what ``jwt.encode(claims, secret, algorithm="HS256")`` returns.
+request is checked once, in a minter object: the key (with PyJWT's own ``prepare_key``, which
+refuses keys that look like PEM or SSH keys) and the encoded header. Each token is then what
+``jwt.encode(claims, secret, algorithm="HS256")`` returns, byte for byte: the same header and
+payload JSON, the same base64url, signed with the standard library's ``hmac``, so no PyJWT
+internals are overridden and every PyJWT version from the floor up gives the same tokens.
 
 Secrets are checked where they are given: an empty one is an error that says what to set, a short
 one (under the hash size, RFC 7518 section 3.2) gives an :class:`InsecureSecretWarning` that says
@@ -12,6 +14,9 @@ how to make a good one. No message and no ``repr`` ever contains the secret.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import math
 import time
@@ -21,7 +26,6 @@ from typing import Any, Protocol, runtime_checkable
 
 import jwt
 from jwt.algorithms import HMACAlgorithm
-from jwt.api_jws import PyJWS
 from jwt.exceptions import InvalidKeyError
 
 from .identity import Identity, IdentityError, coerce_identity
@@ -46,34 +50,11 @@ MAX_CLAIMS_BYTES = 4096
 
 _GENERATE = 'python -c "import secrets; print(secrets.token_urlsafe(48))"'
 
-_HASHES = {"HS256": HMACAlgorithm.SHA256, "HS512": HMACAlgorithm.SHA512}
+_HASHES = {"HS256": hashlib.sha256, "HS512": hashlib.sha512}
 
 # PyJWT encodes the payload with json.dumps(payload, separators=(",", ":")); one encoder with the
 # same settings gives the same bytes without building an encoder per call.
 _PAYLOAD_JSON = json.JSONEncoder(separators=(",", ":")).encode
-
-
-class _JudgedHMAC(HMACAlgorithm):
-    """PyJWT's HMAC, with the key already judged once, when the minter was built.
-
-    PyJWT >= 2.11 warns about a short key on every ``encode``; we warn once, with advice, at
-    construction, instead of once per request from inside PyJWT. And ``encode`` prepares the
-    key again for every token (tests for PEM, SSH, DER and JWK shapes, a JSON parse that
-    fails): 7 µs of a 17 µs mint, for a key that cannot have changed. The key prepared at
-    construction is let through as is; any other goes through PyJWT's own checks.
-    """
-
-    def __init__(self, hash_alg: Any, prepared_key: bytes) -> None:
-        super().__init__(hash_alg)
-        self._prepared_key = prepared_key
-
-    def prepare_key(self, key: str | bytes) -> bytes:
-        if key is self._prepared_key:
-            return key
-        return super().prepare_key(key)
-
-    def check_key_length(self, key: bytes) -> str | None:
-        return None
 
 
 class InsecureSecretWarning(UserWarning):
@@ -88,14 +69,14 @@ class Minter(Protocol):
 
 
 class _Signer:
-    """PyJWT's JWS encoder for one HMAC algorithm and one secret, checked once."""
+    """HMAC signing of compact JWS tokens for one algorithm and one secret, checked once."""
 
-    __slots__ = ("_algorithm", "_jws", "_key")
+    __slots__ = ("_digest", "_header", "_key")
 
     def __init__(self, secret: str | bytes, algorithm: str, *, what: str, stacklevel: int) -> None:
         key = _secret_bytes(secret, what)
-        hash_alg = _HASHES[algorithm]
-        needed = hash_alg().digest_size
+        self._digest = _HASHES[algorithm]
+        needed = self._digest().digest_size
         if len(key) < needed:
             warnings.warn(
                 f"the signing secret ({what}) is {len(key)} bytes long; {algorithm} needs at "
@@ -104,20 +85,22 @@ class _Signer:
                 InsecureSecretWarning,
                 stacklevel=stacklevel + 1,
             )
-        self._algorithm = algorithm
         try:
-            self._key = HMACAlgorithm(hash_alg).prepare_key(key)
+            self._key = HMACAlgorithm(self._digest).prepare_key(key)
         except InvalidKeyError:
             # PyJWT refuses PEM/SSH/DER-looking HMAC keys (algorithm confusion); say so plainly.
             raise ValueError(
                 f"the signing secret ({what}) looks like a public/private key or certificate, "
                 f"not an HMAC secret; generate one with: {_GENERATE}"
             ) from None
-        self._jws = PyJWS(algorithms=[])
-        self._jws.register_algorithm(algorithm, _JudgedHMAC(hash_alg, self._key))
+        # PyJWT's header for these tokens: sorted keys, compact separators.
+        header = _PAYLOAD_JSON({"alg": algorithm, "typ": "JWT"}).encode("ascii")
+        self._header = _b64(header) + b"."
 
     def sign(self, payload: bytes) -> str:
-        return self._jws.encode(payload, self._key, algorithm=self._algorithm)
+        signing_input = self._header + _b64(payload)
+        signature = hmac.new(self._key, signing_input, self._digest).digest()
+        return (signing_input + b"." + _b64(signature)).decode("ascii")
 
 
 def mint_token(
@@ -231,6 +214,11 @@ def _payload(claims: dict[str, Any], identity_claims: dict[str, Any]) -> bytes:
             f"({sizes[biggest]} bytes); keep only what the widget needs",
         )
     return data
+
+
+def _b64(data: bytes) -> bytes:
+    """base64url without padding (RFC 7515 section 2), as PyJWT's ``base64url_encode``."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
 
 
 def _require_identity(identity: object) -> Identity:

@@ -201,6 +201,9 @@ flask = pytest.importorskip("flask")
 
 from reqio_middleware.adapters import flask as reqio_flask  # noqa: E402
 
+#: The tests of the older Flask functions (kept working, deprecated in favour of Reqio).
+older_flask_api = pytest.mark.filterwarnings("ignore:.*is deprecated. use Reqio:DeprecationWarning")
+
 
 def flask_app() -> Any:
     app = flask.Flask(__name__)
@@ -229,6 +232,7 @@ def session_identity() -> Identity | None:
     return None if user is None else Identity(sub=user, email=f"u{user}@example.com")
 
 
+@older_flask_api
 def test_flask_wrap_rewrites_pages_and_serves_the_endpoint(secret: str) -> None:
     app = reqio_flask.wrap(
         flask_app(), identity=session_identity, **reqio_kwargs(secret, token_path=TOKEN_PATH)
@@ -245,12 +249,14 @@ def test_flask_wrap_rewrites_pages_and_serves_the_endpoint(secret: str) -> None:
     assert verify(answer.get_json()["token"], secret)["sub"] == "12"
 
 
+@older_flask_api
 def test_flask_login_during_the_request_is_seen(secret: str) -> None:
     app = reqio_flask.wrap(flask_app(), identity=session_identity, **reqio_kwargs(secret))
     html = app.test_client().get("/login-and-render").get_data(as_text=True)
     assert page_claims(html, secret)["sub"] == "77"
 
 
+@older_flask_api
 def test_flask_init_app_with_the_plain_middleware(secret: str) -> None:
     from reqio_middleware.wsgi import ReqioWSGIMiddleware
 
@@ -271,6 +277,7 @@ def test_flask_default_identity_without_flask_login_is_anonymous(
         assert reqio_flask.flask_login_identity() is None
 
 
+@older_flask_api
 def test_flask_login(secret: str) -> None:
     import flask_login
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import logging
 import threading
+import zlib
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from reqio_middleware import nonblocking
 from reqio_middleware.asgi import ReqioMiddleware
 from reqio_middleware.config import ConfigurationError
 from reqio_middleware.identity import Identity
@@ -271,11 +274,13 @@ def test_page_without_widget_passes_and_nothing_is_minted(streamed: bool) -> Non
 
 def test_anonymous_page_is_not_scanned(monkeypatch: pytest.MonkeyPatch) -> None:
     import reqio_middleware.config as config
+    import reqio_middleware.page as page
 
     def fail(*args: Any, **kwargs: Any) -> bytes:
         raise AssertionError("an anonymous page was scanned")
 
-    monkeypatch.setattr(config, "rewrite_html", fail)
+    monkeypatch.setattr(page, "rewrite_html", fail)
+    monkeypatch.setattr(page, "HTMLRewriter", fail)
     monkeypatch.setattr(config, "HTMLRewriter", fail)
     messages = [start(HTML), *chunked(PAGE, [40])]
     assert call(middleware(scripted(messages, identity=None))) == messages
@@ -314,7 +319,7 @@ def test_invalid_stored_identity_leaves_the_page_and_logs(
 
 
 def test_compressed_html_passes_and_warns_once(caplog: pytest.LogCaptureFixture) -> None:
-    messages = [start(HTML, (b"content-encoding", b"gzip")), body(b"\x1f\x8b...")]
+    messages = [start(HTML, (b"content-encoding", b"gzip, br")), body(b"\x1f\x8b...")]
     mw = middleware(scripted(messages))
     with caplog.at_level(logging.WARNING, logger="reqio_middleware"):
         assert call(mw) == messages
@@ -336,7 +341,7 @@ def test_single_body_gets_exact_length_and_header_edits() -> None:
     assert header(out, b"content-length") == [str(len(expected(PAGE))).encode()]
     assert header(out, b"etag") == []
     assert header(out, b"cache-control") == [b"private, no-store, max-age=60"]
-    assert header(out, b"vary") == [b"Cookie"]
+    assert header(out, b"vary") == [b"Cookie, Authorization"]
     assert_complete(out)
 
 
@@ -345,18 +350,39 @@ def test_single_body_without_length_gets_one() -> None:
     assert header(out, b"content-length") == [str(len(expected(PAGE))).encode()]
 
 
-def test_body_within_the_window_gets_exact_length() -> None:
+def test_body_in_pieces_streams_without_length_even_when_declared() -> None:
+    # One rule for every front door: exact only when the first piece is the whole body.
     page = PAGE + b"z" * 200_000 + TAG  # several messages, as Django sends anything over 64 KiB
     out = call(middleware(scripted([start(HTML, cl(len(page))), *chunked(page, [5, 60, 65536])])))
     assert body_of(out) == expected(page)
-    assert header(out, b"content-length") == [str(len(expected(page))).encode()]
+    assert header(out, b"content-length") == []
+    assert header(out, b"cache-control") == [b"private, no-store"]
     assert_complete(out)
 
 
-def test_short_body_in_pieces_gets_exact_length() -> None:
-    out = call(middleware(scripted([start(HTML, cl(len(PAGE))), *chunked(PAGE, [5, 60, 90])])))
+def test_short_body_in_pieces_is_sent_as_it_comes() -> None:
+    messages = [start(HTML, cl(len(PAGE))), *chunked(PAGE, [5, 60, 90])]
+    sent: list[int] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        scope["reqio.identity"] = USER
+        for message in messages:
+            await send(message)
+            sent.append(len(out))
+
+    out: list[Message] = []
+
+    async def server_send(message: Message) -> None:
+        out.append(message)
+
+    async def receive() -> Message:
+        return {"type": "http.disconnect"}
+
+    scope = {"type": "http", "method": "GET", "path": "/"}
+    asyncio.run(middleware(app)(scope, receive, server_send))
+    # Every body message the app sends reaches the server before the app sends the next one.
+    assert sent == [0, 2, 3, 4, 5]
     assert body_of(out) == expected(PAGE)
-    assert header(out, b"content-length") == [str(len(expected(PAGE))).encode()]
     assert_complete(out)
 
 
@@ -409,36 +435,59 @@ def test_anonymous_get_goes_out_without_its_headers_being_read(
 ) -> None:
     # Nothing under 'reqio.identity' and the default resolver: nobody to give a token to,
     # so not even the decision runs; compressed HTML does not warn (no token is lost).
-    from reqio_middleware import asgi
+    from reqio_middleware import core
 
     def no_decision(*args: object) -> object:
         raise AssertionError("the headers of an anonymous GET were read")
 
-    monkeypatch.setattr(asgi, "classify", no_decision)
+    monkeypatch.setattr(core.Core, "classify", staticmethod(no_decision))
     json = (b"content-type", b"application/json")
-    for headers in ([HTML], [HTML, (b"content-encoding", b"gzip")], [json]):
-        messages = [start(*headers), body(PAGE)]
-        with caplog.at_level(logging.WARNING, logger="reqio_middleware"):
-            out = call(middleware(scripted(messages, identity=None)))
-        assert all(a is b for a, b in zip(out, messages, strict=True))
+    for method in ("GET", "HEAD"):
+        for headers in ([HTML], [HTML, (b"content-encoding", b"gzip")], [json]):
+            messages = [start(*headers), body(PAGE)]
+            with caplog.at_level(logging.WARNING, logger="reqio_middleware"):
+                out = call(middleware(scripted(messages, identity=None)), method=method)
+            assert all(a is b for a, b in zip(out, messages, strict=True))
     assert caplog.records == []
 
 
-def test_anonymous_head_still_gets_the_header_edits() -> None:
-    messages = [start(HTML, cl(len(PAGE))), body(PAGE)]
-    out = call(middleware(scripted(messages, identity=None)), method="HEAD")
-    assert header(out, b"cache-control") == [b"private, no-store"]
-    assert header(out, b"content-length") == []
+@pytest.mark.parametrize("with_body", [True, False])
+def test_anonymous_head_keeps_the_apps_headers(with_body: bool) -> None:
+    resolver = Counter(None)
+    messages = [
+        start(HTML, cl(len(PAGE)), (b"cache-control", b"public, max-age=60"), (b"etag", b'"1"')),
+        body(PAGE if with_body else b""),
+    ]
+    out = call(middleware(scripted(messages, identity=None), resolver=resolver), method="HEAD")
+    assert out == messages
+    assert resolver.calls == 1  # asked, so that a signed-in HEAD can match its GET
 
 
-def test_head_gets_header_edits_and_no_token() -> None:
-    resolver = Counter()
+def test_signed_in_head_with_its_body_has_the_gets_headers_and_no_body() -> None:
     messages = [start(HTML, cl(len(PAGE)), (b"etag", b'"1"')), body(PAGE)]
-    out = call(middleware(scripted(messages), resolver=resolver), method="HEAD")
-    assert body_of(out) == PAGE
+    resolver = Counter()
+    head = call(middleware(scripted(messages), resolver=resolver), method="HEAD")
+    get = call(middleware(scripted(messages), resolver=Counter()))
+    assert body_of(head) == b""
+    assert headers_of(head) == headers_of(get)
+    assert header(head, b"content-length") == [str(len(expected(PAGE))).encode()]
+    assert resolver.calls == 1
+
+
+def test_signed_in_head_without_body_gets_the_edits_without_length() -> None:
+    messages = [start(HTML, cl(len(PAGE)), (b"etag", b'"1"')), body(b"")]
+    out = call(middleware(scripted(messages), resolver=Counter()), method="HEAD")
+    assert body_of(out) == b""
     assert header(out, b"content-length") == [] and header(out, b"etag") == []
     assert header(out, b"cache-control") == [b"private, no-store"]
-    assert resolver.calls == 0
+
+
+def test_streamed_signed_in_head_sends_no_body_bytes() -> None:
+    messages = [start(HTML), *chunked(PAGE, [10, 100])]
+    out = call(middleware(scripted(messages)), method="HEAD")
+    assert body_of(out) == b""
+    assert header(out, b"cache-control") == [b"private, no-store"]
+    assert_complete(out)
 
 
 chunkings = st.lists(st.integers(min_value=1, max_value=len(PAGE) - 1), max_size=12)
@@ -692,7 +741,7 @@ def test_unknown_messages_are_forwarded_untouched_when_passing() -> None:
 
 def test_zerocopysend_in_a_held_page_replays_it_untouched() -> None:
     zero = {"type": "http.response.zerocopysend", "file": 3, "more_body": False}
-    messages = [start(HTML, cl(len(PAGE) + 10)), body(PAGE, True), zero]
+    messages = [start(HTML, cl(len(PAGE))), zero]
     assert call(middleware(scripted(messages))) == messages
 
 
@@ -748,7 +797,8 @@ def test_app_raising_before_start_propagates_with_nothing_sent() -> None:
 
 
 def test_app_raising_while_held_releases_what_it_sent() -> None:
-    messages = [start(HTML, cl(len(PAGE))), body(PAGE[:40], True)]
+    trailer = {"type": "http.response.trailers", "headers": [], "more_trailers": False}
+    messages = [start(HTML, cl(len(PAGE))), trailer]
     out: list[Message] = []
 
     async def send(message: Message) -> None:
@@ -763,8 +813,17 @@ def test_app_raising_while_held_releases_what_it_sent() -> None:
     assert out == messages
 
 
-def test_app_returning_mid_body_releases_what_it_sent() -> None:
-    messages = [start(HTML, cl(len(PAGE))), body(PAGE[:40], True)]
+def test_app_raising_mid_stream_flushes_the_rewriter() -> None:
+    messages = [start(HTML), body(PAGE[:40], True)]
+    with pytest.raises(RuntimeError, match="boom"):
+        out = call(middleware(scripted(messages, raise_after=True)))
+    out = call(middleware(scripted(messages)))
+    assert body_of(out) == PAGE[:40]
+    assert header(out, b"cache-control") == [b"private, no-store"]
+
+
+def test_app_returning_before_its_body_releases_what_it_sent() -> None:
+    messages = [start(HTML, cl(len(PAGE)))]
     assert call(middleware(scripted(messages))) == messages
 
 
@@ -833,3 +892,342 @@ def test_client_disconnect_mid_stream_propagates_quietly(caplog: pytest.LogCaptu
         asyncio.run(mw({"type": "http", "method": "GET", "path": "/"}, receive, send))
     assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
     assert [r for r in caplog.records if r.name == "reqio_middleware"] == []
+
+
+# --- resolvers on the fast path: inline, no thread and no task -----------------------------
+
+
+def where() -> tuple[int, object]:
+    return threading.get_ident(), asyncio.current_task()
+
+
+def recording_resolver(kind: str, seen: list[tuple[int, object]]) -> tuple[Any, dict[str, Any]]:
+    """A resolver of the given kind that records where it runs, and the options it needs."""
+
+    def plain(scope: Any) -> object:
+        seen.append(where())
+        return USER
+
+    async def coroutine(scope: Any) -> object:
+        seen.append(where())
+        return USER
+
+    if kind == "@nonblocking":
+        return nonblocking(plain), {}
+    if kind == "resolver_blocking=False":
+        return plain, {"resolver_blocking": False}
+    return coroutine, {}
+
+
+@pytest.mark.parametrize("kind", ["@nonblocking", "resolver_blocking=False", "async def"])
+def test_resolver_runs_in_the_apps_own_task(kind: str) -> None:
+    seen: list[tuple[int, object]] = []
+    resolver, options = recording_resolver(kind, seen)
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(where())
+        await send(start(HTML))
+        await send(body(PAGE))
+
+    out = call(middleware(app, resolver=resolver, **options))
+    assert body_of(out) == expected(PAGE)
+    app_where, resolver_where = seen
+    assert resolver_where == app_where  # same thread, same task: nothing was scheduled
+
+
+def test_user_resolver_is_called_inline() -> None:
+    from reqio_middleware.adapters.starlette import make_user_resolver
+
+    class User:
+        is_authenticated = True
+        identity = "alice"
+
+    seen: list[tuple[int, object]] = []
+
+    def to_identity(user: Any) -> object:
+        seen.append(where())
+        return {"sub": user.identity}
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        scope["user"] = User()
+        seen.append(where())
+        await send(start(HTML))
+        await send(body(PAGE))
+
+    out = call(middleware(app, resolver=make_user_resolver(to_identity)))
+    assert body_of(out) == expected(PAGE, "tok-alice")
+    app_where, resolver_where = seen
+    assert resolver_where == app_where
+
+
+def test_resolver_blocking_true_sends_even_a_marked_resolver_to_a_thread() -> None:
+    threads: list[int] = []
+
+    @nonblocking
+    def resolver(scope: Any) -> object:
+        threads.append(threading.get_ident())
+        return USER
+
+    call(middleware(scripted([start(HTML), body(PAGE)], identity=None), resolver=resolver))
+    call(
+        middleware(
+            scripted([start(HTML), body(PAGE)], identity=None),
+            resolver=resolver,
+            resolver_blocking=True,
+        )
+    )
+    inline, threaded = threads
+    assert inline == threading.get_ident() and threaded != inline
+
+
+# --- a conditional GET by a signed-in user renders the page ---------------------------------
+
+
+def revalidating_app(seen: list[list[bytes]]) -> Callable[..., Awaitable[None]]:
+    """An app that answers 304 when asked If-None-Match, as StaticFiles does."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        names = [bytes(n).lower() for n, _ in scope["headers"]]
+        seen.append(names)
+        if b"if-none-match" in names or b"if-modified-since" in names:
+            await send(start((b"etag", b'"1"'), status=304))
+            await send(body(b""))
+            return
+        await send(start(HTML, (b"etag", b'"1"')))
+        await send(body(PAGE))
+
+    return app
+
+
+@pytest.mark.parametrize("name", [b"if-none-match", b"if-modified-since"])
+def test_conditional_get_by_a_signed_in_user_is_rendered(name: bytes) -> None:
+    seen: list[list[bytes]] = []
+    resolver = Counter()
+    headers = [(name, b'"1"'), (b"accept", b"text/html")]
+    out = call(middleware(revalidating_app(seen), resolver=resolver), scope={"headers": headers})
+    assert out[0]["status"] == 200
+    assert body_of(out) == expected(PAGE)
+    assert header(out, b"etag") == []
+    assert seen == [[b"accept"]]  # the app never saw the conditional header
+    assert resolver.calls == 1
+
+
+def test_conditional_get_by_an_anonymous_user_is_answered_304() -> None:
+    seen: list[list[bytes]] = []
+    headers = [(b"if-none-match", b'"1"')]
+    mw = middleware(revalidating_app(seen), resolver=Counter(None))
+    out = call(mw, scope={"headers": headers})
+    assert out[0]["status"] == 304
+    assert seen == [[b"if-none-match"]]
+
+
+def test_conditional_get_with_an_identity_stored_by_an_outer_layer() -> None:
+    seen: list[list[bytes]] = []
+    scope = {"headers": [(b"if-none-match", b'"1"')], "reqio.identity": USER}
+    out = call(middleware(revalidating_app(seen)), scope=scope)
+    assert out[0]["status"] == 200 and body_of(out) == expected(PAGE)
+    assert seen == [[]]
+
+
+# --- debug: Reqio-Debug says why -----------------------------------------------------------
+
+
+def debug_header(out: list[Message]) -> list[bytes]:
+    return header(out, b"reqio-debug")
+
+
+def _hanging_resolver() -> Callable[[Any], Awaitable[object]]:
+    async def resolver(scope: Any) -> object:
+        await asyncio.Event().wait()
+        return USER
+
+    return resolver
+
+
+def _raising_resolver(scope: Any) -> object:
+    raise RuntimeError("database down")
+
+
+@pytest.mark.parametrize(
+    ("messages", "identity", "options", "reason"),
+    [
+        ([start(HTML), body(PAGE)], USER, {}, b"rewritten"),
+        ([start(HTML), body(PAGE)], None, {}, b"anonymous"),
+        ([start((b"content-type", b"application/json")), body(b"{}")], USER, {}, b"not-html"),
+        ([start(HTML), body(PLAIN_PAGE)], USER, {}, b"no-widget-tag"),
+        ([start(HTML), *chunked(PAGE, [30])], USER, {}, b"streamed"),
+        (
+            [start(HTML, (b"content-encoding", b"br")), body(b"\x00")],
+            USER,
+            {},
+            b"encoded; left br",
+        ),
+        ([start(HTML), body(PAGE)], None, {"resolver": _raising_resolver}, b"resolver-failed"),
+        (
+            [start(HTML), body(PAGE)],
+            None,
+            {"resolver": _hanging_resolver(), "resolver_timeout": 0.01},
+            b"resolver-timeout",
+        ),
+    ],
+    ids=lambda v: v.decode() if isinstance(v, bytes) else None,
+)
+def test_debug_header_says_why(
+    messages: list[Message],
+    identity: object,
+    options: dict[str, Any],
+    reason: bytes,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from reqio_middleware import page
+
+    monkeypatch.setattr(page, "_wrap_encoded", None)
+    with caplog.at_level(logging.DEBUG, logger="reqio_middleware"):
+        out = call(middleware(scripted(messages, identity), debug=True, **options))
+    assert debug_header(out) == [reason]
+    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
+    if reason == b"streamed":  # the header goes before the end; the log line says the outcome
+        assert lines == ["reqio: GET /: rewritten"]
+    else:
+        assert lines == [f"reqio: GET /: {reason.decode()}"]
+
+
+def test_debug_is_off_by_default_and_read_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    messages = [start(HTML), body(PAGE)]
+    monkeypatch.delenv("REQIO_DEBUG", raising=False)
+    assert debug_header(call(middleware(scripted(messages)))) == []
+    monkeypatch.setenv("REQIO_DEBUG", "1")
+    assert debug_header(call(middleware(scripted(messages)))) == [b"rewritten"]
+    assert debug_header(call(middleware(scripted(messages), debug=False))) == []
+
+
+def test_debug_names_the_rewriters_reason_for_a_tag_it_could_not_stamp(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from reqio_middleware import page, rewriter
+
+    class Missing(rewriter.HTMLRewriter):
+        missed = "the widget tag is inside a <template>"
+
+    monkeypatch.setattr(page, "HTMLRewriter", Missing)
+    out = call(middleware(scripted([start(HTML), body(PLAIN_PAGE)]), debug=True))
+    assert debug_header(out) == [b"tag-not-stampable: the widget tag is inside a <template>"]
+
+
+# --- compressed pages: the hook for the compression module ----------------------------------
+
+
+class GzipStream:
+    """A stand-in for ``compression.wrap``'s stream: gunzip, rewrite, gzip, as it goes."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.decoder = zlib.decompressobj(wbits=31)
+        self.encoder = zlib.compressobj(wbits=31)
+
+    def feed(self, chunk: bytes) -> bytes:
+        return self.encoder.compress(self.inner.feed(self.decoder.decompress(chunk)))
+
+    def close(self) -> bytes:
+        rest = self.inner.feed(self.decoder.flush()) + self.inner.close()
+        return self.encoder.compress(rest) + self.encoder.flush()
+
+
+def gzip_wrap(coding: str, stream: Any) -> Any:
+    return GzipStream(stream) if coding == "gzip" else None
+
+
+GZIP = (b"content-encoding", b"gzip")
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_signed_in_gzip_page_is_rewritten_and_re_encoded(
+    monkeypatch: pytest.MonkeyPatch, streamed: bool
+) -> None:
+    from reqio_middleware import page
+
+    monkeypatch.setattr(page, "_wrap_encoded", gzip_wrap)
+    packed = gzip.compress(PAGE)
+    bodies = chunked(packed, [10, len(packed) // 2]) if streamed else [body(packed)]
+    out = call(middleware(scripted([start(HTML, GZIP, cl(len(packed))), *bodies]), debug=True))
+    assert gzip.decompress(body_of(out)) == expected(PAGE)
+    assert header(out, b"content-encoding") == [b"gzip"]
+    assert_complete(out)
+    if streamed:
+        assert header(out, b"content-length") == []
+    else:
+        assert header(out, b"content-length") == [str(len(body_of(out))).encode()]
+        assert debug_header(out) == [b"rewritten; re-encoded gzip"]
+
+
+def test_anonymous_or_tagless_gzip_pages_pass_untouched(monkeypatch: pytest.MonkeyPatch) -> None:
+    from reqio_middleware import page
+
+    monkeypatch.setattr(page, "_wrap_encoded", gzip_wrap)
+    for html, identity in ((PAGE, None), (PLAIN_PAGE, USER)):
+        messages = [start(HTML, GZIP), body(gzip.compress(html))]
+        assert call(middleware(scripted(messages, identity), resolver=Counter(identity))) == (
+            messages
+        )
+
+
+def test_unsupported_coding_passes_and_warns_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from reqio_middleware import page
+
+    monkeypatch.setattr(page, "_wrap_encoded", gzip_wrap)
+    messages = [start(HTML, (b"content-encoding", b"br")), body(b"\x01\x02")]
+    mw = middleware(scripted(messages))
+    with caplog.at_level(logging.WARNING, logger="reqio_middleware"):
+        assert call(mw) == messages
+        assert call(mw) == messages
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "br" in warnings[0].getMessage()
+
+
+# --- a misconfigured add_middleware fails the lifespan startup -----------------------------
+
+
+def test_lazy_starlette_build_fails_lifespan_startup(monkeypatch: pytest.MonkeyPatch) -> None:
+    from starlette.applications import Starlette
+
+    monkeypatch.delenv("REQIO_SECRET", raising=False)
+    app = Starlette()
+    app.add_middleware(ReqioMiddleware, project_id=PROJECT)
+    sent: list[Message] = []
+    incoming = [{"type": "lifespan.startup"}]
+
+    async def receive() -> Message:
+        return incoming.pop(0)
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    asyncio.run(app({"type": "lifespan", "asgi": {"version": "3.0"}}, receive, send))
+    (failed,) = sent
+    assert failed["type"] == "lifespan.startup.failed"
+    assert "REQIO_SECRET" in failed["message"]
+    with pytest.raises(ConfigurationError, match="REQIO_SECRET"):
+        call(app)  # a request that still arrives (lifespan off) fails with the same message
+
+
+def test_304_for_a_user_the_app_identified_too_late_is_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        scope["reqio.identity"] = USER  # stored while handling: after the conditional check
+        await send(start((b"etag", b'"1"'), status=304))
+        await send(body(b""))
+
+    mw = middleware(app)
+    with caplog.at_level(logging.WARNING, logger="reqio_middleware"):
+        for _ in range(2):
+            out = call(mw, scope={"headers": [(b"if-none-match", b'"1"')]})
+            assert out[0]["status"] == 304
+        call(mw)  # not conditional: nothing to say
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "304" in warning and "without a token" in warning

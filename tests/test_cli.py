@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gzip
 import http.server
 import json
 import os
@@ -447,3 +448,354 @@ def test_secrets_in_the_environment_never_reach_output(secret: str) -> None:
         result = run(*args, secret=secret)
         assert secret not in result.stdout + result.stderr
     assert token.count(".") == 2
+
+
+# --- check on a live page: the middleware's real decision -----------------------------------
+
+LIVE_TAG = '<script src="https://reqio.app/widget.js" data-project-id="proj_abc123"></script>'
+LIVE_PAGE = f"<!doctype html><title>t</title><p>hi</p>{LIVE_TAG}</html>".encode()
+#: path -> (status line, Content-Type): every case ``check`` must judge as the middleware does.
+LIVE_ROUTES = {
+    "/ok": ("200 OK", "text/html; charset=utf-8"),
+    "/missing": ("404 Not Found", "text/html; charset=utf-8"),
+    "/broken": ("500 Internal Server Error", "text/html"),
+    "/moved": ("302 Found", "text/html; charset=utf-8"),
+    "/xhtml": ("200 OK", "application/xhtml+xml"),
+    "/json": ("200 OK", "application/json"),
+    "/utf16": ("200 OK", "text/html; charset=utf-16"),
+    "/gzip": ("200 OK", "text/html; charset=utf-8"),  # compressed by the app, inside us
+}
+STALE_TOKEN_PATH = "/stale"
+
+
+def _live_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    path = environ["PATH_INFO"]
+    if path == STALE_TOKEN_PATH:  # a token cached into the page, long expired
+        stale = environ["reqio.test.stale"]
+        body = LIVE_PAGE.replace(
+            b"></script>", f' data-identity-token="{stale}"></script>'.encode()
+        )
+        start_response("200 OK", [("Content-Type", "text/html")])
+        return [body]
+    status, ctype = LIVE_ROUTES[path]
+    headers = [("Content-Type", ctype)]
+    if path == "/moved":
+        headers.append(("Location", "/ok"))
+    if path == "/gzip":
+        headers.append(("Content-Encoding", "gzip"))
+        start_response(status, headers)
+        return [gzip.compress(LIVE_PAGE)]
+    start_response(status, headers)
+    return [LIVE_PAGE]
+
+
+def _cookie_user(environ: dict[str, Any]) -> dict[str, str] | None:
+    cookie = environ.get("HTTP_COOKIE", "")
+    return {"sub": cookie.removeprefix("user=")} if cookie.startswith("user=") else None
+
+
+@contextlib.contextmanager
+def _serve_middleware(
+    secret: str, project_id: str, stale: str = "", audience: str | None = None
+) -> Iterator[str]:
+    """The real WSGI middleware in front of ``_live_app``, on a loopback wsgiref server."""
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    from reqio_middleware import ReqioWSGIMiddleware
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        environ["reqio.test.stale"] = stale
+        return _live_app(environ, start_response)
+
+    wrapped = ReqioWSGIMiddleware(
+        app, resolver=_cookie_user, secret=secret, project_id=project_id, audience=audience
+    )
+    server = make_server("127.0.0.1", 0, wrapped, handler_class=Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+@pytest.mark.parametrize("path", sorted(LIVE_ROUTES))
+def test_check_says_what_the_middleware_really_does(path: str, secret: str) -> None:
+    """Signed in (the cookie), check's verdict is whether the served page carries a token."""
+    with _serve_middleware(secret, "proj_abc123") as base:
+        result = run(
+            "check",
+            base + path,
+            "-H",
+            "Cookie: user=42",
+            secret=secret,
+            REQIO_PROJECT_ID="proj_abc123",
+        )
+        served = httpx_get(base + path, {"Cookie": "user=42"})
+    carries_token = b"data-identity-token" in served
+    assert result.returncode == (0 if carries_token else 1), result.stdout + result.stderr
+    rows = _parse_check(result.stdout)
+    assert [r[2] for r in rows] == [carries_token], result.stdout
+    if carries_token:
+        assert "token: verified" in result.stdout
+        assert "sub '42'" in result.stdout
+    else:
+        assert "would be rewritten" not in result.stdout
+        assert "rewritten for a signed-in user" not in result.stdout
+        assert "passed through untouched" in result.stdout
+    assert secret not in result.stdout + result.stderr
+
+
+def httpx_get(url: str, headers: dict[str, str]) -> bytes:
+    import urllib.request
+
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            body: bytes = response.read()
+    except urllib.error.HTTPError as exc:  # 404/500 pages are pages too
+        body = exc.read()
+    return gzip.decompress(body) if body.startswith(b"\x1f\x8b") else body
+
+
+def test_check_statuses_and_types_that_are_rewritten(secret: str) -> None:
+    """The cases the old message denied: non-200 HTML and XHTML get a token."""
+    with _serve_middleware(secret, "proj_abc123") as base:
+        for path in ("/missing", "/broken", "/moved", "/xhtml"):
+            result = run(
+                "check",
+                base + path,
+                "-H",
+                "Cookie: user=7",
+                secret=secret,
+                REQIO_PROJECT_ID="proj_abc123",
+            )
+            assert result.returncode == 0, result.stdout + result.stderr
+            assert "200 text/html responses" not in result.stdout + result.stderr
+            assert "token: verified" in result.stdout
+
+
+def test_check_json_url_is_never_would_be_rewritten(secret: str) -> None:
+    with _serve_middleware(secret, "proj_abc123") as base:
+        result = run("check", base + "/json", secret=secret)
+    assert result.returncode == 1
+    assert "not HTML" in result.stdout
+    assert "would be rewritten" not in result.stdout
+    assert "SKIP" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("served_with", "reason"),
+    [("other-secret", "bad signature"), ("other-audience", "wrong audience")],
+)
+def test_check_rejects_the_token_a_live_page_carries(
+    served_with: str, reason: str, secret: str
+) -> None:
+    server_secret = secret + "-other" if served_with == "other-secret" else secret
+    audience = "https://reqio.app/p/proj_other" if served_with == "other-audience" else None
+    with _serve_middleware(server_secret, "proj_abc123", audience=audience) as base:
+        result = run(
+            "check",
+            base + "/ok",
+            "-H",
+            "Cookie: user=42",
+            secret=secret,
+            REQIO_PROJECT_ID="proj_abc123",
+        )
+    assert result.returncode == 1, result.stdout
+    assert f"token: REJECTED: {reason}" in result.stdout
+    assert secret not in result.stdout + result.stderr
+
+
+def test_check_rejects_an_expired_token_and_names_a_missing_one(secret: str) -> None:
+    expired = jwt.encode({"sub": "1", "aud": AUD, "iat": 1, "exp": 2}, secret, "HS256")
+    with _serve_middleware(secret, "proj_abc123", stale=expired) as base:
+        stale = run("check", base + STALE_TOKEN_PATH, secret=secret, REQIO_AUDIENCE=AUD)
+        anonymous = run("check", base + "/ok", "-H", "Cookie: nobody=1", secret=secret)
+        unverified = run("check", base + "/ok", "-H", "Cookie: user=3")
+    assert stale.returncode == 1
+    assert "token: REJECTED: expired" in stale.stdout
+    assert anonymous.returncode == 1
+    assert "no token on the page" in anonymous.stdout
+    assert unverified.returncode == 0, unverified.stdout
+    assert "not verified (set REQIO_SECRET" in unverified.stdout
+
+
+# --- pipes, empty input, --identity, doctor, --version --------------------------------------
+
+
+@pytest.mark.parametrize("command", ["inspect", "check", "doctor"])
+def test_a_closed_pipe_ends_quietly(command: str, secret: str, tmp_path: Path) -> None:
+    """``... | head``: the reader is gone before anything is written; no traceback."""
+    page = tmp_path / "page.html"
+    page.write_text(CHECK_PAGE, "utf-8")
+    token = jwt.encode({"sub": "1", "exp": 2**31}, secret, "HS256")
+    args = {"inspect": [token], "check": [str(page)], "doctor": []}[command]
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REQIO_")}
+    env["REQIO_SECRET"] = secret
+    try:
+        result = subprocess.run(
+            [str(SCRIPT), command, *args],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert result.stderr == ""
+    assert result.returncode == 141
+
+
+@pytest.mark.parametrize("stdin", ["", "\n", "  \n\n"])
+def test_inspect_empty_stdin_says_so(stdin: str, secret: str) -> None:
+    line = one_line_error(run("inspect", "-", secret=secret, stdin=stdin))
+    assert "no token on stdin" in line
+    assert "part(s)" not in line
+
+
+def test_mint_identity_json_carries_any_trait(secret: str) -> None:
+    identity = {"sub": 77, "email": "a@b.c", "traits": {"seats": 5, "company": "Acme"}}
+    result = run(
+        "mint",
+        "--identity",
+        json.dumps(identity),
+        "--plan",
+        "team",
+        "--audience",
+        AUD,
+        secret=secret,
+    )
+    assert result.returncode == 0, result.stderr
+    claims = jwt.decode(result.stdout.strip(), secret, algorithms=["HS256"], audience=AUD)
+    assert claims["sub"] == "77"
+    assert claims["email"] == "a@b.c"
+    assert claims["traits"] == {"seats": 5, "company": "Acme", "plan": "team"}
+
+
+@pytest.mark.parametrize(
+    ("identity", "words"),
+    [
+        ("not json", "not JSON"),
+        ("[1, 2]", "JSON object"),
+        ('{"sub": "1", "plan": "pro"}', "unknown key(s) plan"),
+        ('{"email": "a@b.c"}', "no user id"),
+        ('{"sub": "1", "traits": [1]}', "traits must be a JSON object"),
+    ],
+)
+def test_mint_identity_json_usage_errors(identity: str, words: str, secret: str) -> None:
+    result = run("mint", "--identity", identity, "--audience", AUD, secret=secret)
+    assert result.returncode == 2, result.stderr
+    assert "usage:" in result.stderr
+    assert words in result.stderr
+
+
+def test_mint_identity_json_checks_known_traits(secret: str) -> None:
+    bad = json.dumps({"sub": "1", "traits": {"amount": 1.5}})
+    line = one_line_error(run("mint", "--identity", bad, "--audience", AUD, secret=secret))
+    assert "invalid traits.amount:" in line
+
+
+_JSON_LEAF = st.one_of(st.none(), st.booleans(), st.integers(-(2**53), 2**53), st.text())
+_JSON = st.recursive(
+    _JSON_LEAF,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=40)
+@given(
+    traits=st.dictionaries(
+        st.text(min_size=1).filter(lambda k: k not in ("plan", "amount", "interval")),
+        _JSON,
+        max_size=5,
+    )
+)
+def test_mint_identity_traits_property(traits: dict[str, Any]) -> None:
+    """Any JSON trait comes back from a verifier as given (``None`` values are left out)."""
+    secret = "s" * 48
+    identity = json.dumps({"sub": "1", "traits": traits})
+    out = _in_process(["mint", "--identity", identity, "--audience", AUD], {"REQIO_SECRET": secret})
+    claims = jwt.decode(out.strip(), secret, algorithms=["HS256"], audience=AUD)
+    expected = {k: v for k, v in traits.items() if v is not None}
+    assert claims.get("traits", {}) == expected
+
+
+def _installed_version() -> str:
+    from importlib.metadata import version
+
+    return version("reqio-middleware")
+
+
+def test_version_option() -> None:
+    result = run("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"reqio-middleware {_installed_version()}"
+
+
+def test_doctor_reports_versions_scanner_and_settings(secret: str) -> None:
+    from importlib.metadata import version
+
+    result = run("doctor", secret=secret, REQIO_PROJECT_ID="proj_abc123")
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert out.splitlines()[0] == f"reqio-middleware {_installed_version()}"
+    try:
+        import reqio_middleware._speedups  # noqa: F401
+
+        scanner = "C"
+    except ImportError:
+        scanner = "Python"
+    assert f"scanner: {scanner}" in out
+    assert f"PyJWT {version('PyJWT')}" in out
+    assert f"asgiref {version('asgiref')}" in out
+    assert f"Python {sys.version.split()[0]}" in out
+    assert "REQIO_SECRET: set (value hidden)" in out
+    assert "REQIO_PROJECT_ID: 'proj_abc123'" in out
+    assert "REQIO_AUDIENCE: not set" in out
+    assert "would start" in out
+    try:
+        from reqio_middleware.compression import supported
+
+        codings = ", ".join(sorted(supported()))
+        assert f"compressed HTML: decoded, rewritten and re-encoded ({codings})" in out
+    except ImportError:
+        assert "compressed HTML: passes through without a token" in out
+    assert secret not in out + result.stderr
+
+
+def test_doctor_without_a_secret_says_what_to_set() -> None:
+    result = run("doctor")
+    assert result.returncode == 1
+    assert "REQIO_SECRET: not set" in result.stdout
+    assert "set the REQIO_SECRET environment variable" in result.stdout
+
+
+def test_doctor_scanner_fallbacks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``rewriter.SCANNER`` when the rewriter names it, else whether the C module imports."""
+    from reqio_middleware import rewriter
+
+    monkeypatch.setattr(rewriter, "SCANNER", "Python", raising=False)
+    assert "scanner: Python" in _doctor_in_process()
+    monkeypatch.delattr(rewriter, "SCANNER")
+    monkeypatch.setitem(sys.modules, "reqio_middleware._speedups", None)  # import fails
+    assert "scanner: Python" in _doctor_in_process()
+
+
+def _doctor_in_process() -> str:
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        cli.main(["doctor"])
+    return out.getvalue()

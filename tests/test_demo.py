@@ -309,11 +309,34 @@ def test_browser_streamed_and_static_pages(demo: tuple[str, str], page: Any, pat
     panel_shows_nobody(page)
 
 
+def spa_follows(page: Any, user: str) -> None:
+    """The SPA page's own text names the user whose verified token the widget holds."""
+    label = DEMO_USERS[user].label
+    page.wait_for_function(
+        "label => document.getElementById('server-user').textContent === label", arg=label
+    )
+    assert label in page.inner_text("#spa-status")
+    identity = DEMO_USERS[user].identity
+    card = page.inner_text("#user-card")
+    if identity is None:
+        assert "holds no identity" in page.inner_text("#spa-status")
+        return
+    assert str(identity.sub) in card
+    assert identity.email is not None and identity.email in card
+    others = [u.label for k, u in DEMO_USERS.items() if k != user and u.identity is not None]
+    for text in (page.inner_text("#server-user"), page.inner_text("#spa-status"), card):
+        assert not any(other in text for other in others), text
+    current = page.query_selector(".switcher a[aria-current=true]")
+    assert current is not None and current.get_attribute("data-user") == user
+
+
 def test_browser_spa_gets_its_token_after_signing_in(demo: tuple[str, str], page: Any) -> None:
     base, _ = demo
     page.context.add_cookies([{"name": "demo_user", "value": SIGNED_OUT, "url": base}])
     page.goto(base + "/spa")
     panel_shows_nobody(page)
+    page.wait_for_selector("#spa-status:has-text('holds no identity')")
+    assert page.inner_text("#server-user") == DEMO_USERS[SIGNED_OUT].label
     assert page.query_selector("script[data-identity-token]") is None
 
     for user in SIGNED_IN:
@@ -323,17 +346,46 @@ def test_browser_spa_gets_its_token_after_signing_in(demo: tuple[str, str], page
             arg=expected_claims(user)["sub"],
         )
         panel_shows(page, user)
-        page.wait_for_selector("#spa-status:has-text('got a token')")
+        spa_follows(page, user)
+        page.wait_for_selector("#spa-step:has-text('got a token')")
     # No reload happened: the tag still has no token; the token came from the endpoint.
     assert page.query_selector("script[data-identity-token]") is None
 
     page.click("#sign-out")
     panel_shows_nobody(page)
+    page.wait_for_function(
+        "() => document.getElementById('server-user').textContent === "
+        f"{DEMO_USERS[SIGNED_OUT].label!r}"
+    )
+    assert "holds no identity" in page.inner_text("#spa-status")
+
+
+def test_browser_spa_signed_in_on_load_then_switching_user(
+    demo: tuple[str, str], page: Any
+) -> None:
+    """Loaded signed in, the page says who the widget holds (no "waiting for you to sign in");
+    signing in as someone else moves the header with the widget: never two users at once."""
+    base, _ = demo
+    first, second = SIGNED_IN[0], SIGNED_IN[-1]
+    page.context.add_cookies([{"name": "demo_user", "value": first, "url": base}])
+    page.goto(base + "/spa")
+    panel_shows(page, first)
+    spa_follows(page, first)
+    assert "waiting for you" not in page.inner_text("main").lower()
+
+    page.click(f"button[data-sign-in={second}]")
+    page.wait_for_function(
+        "sub => document.querySelector('#reqio-standin [data-field=sub]')?.textContent === sub",
+        arg=expected_claims(second)["sub"],
+    )
+    panel_shows(page, second)
+    spa_follows(page, second)
 
 
 def test_check_against_the_running_demo(demo: tuple[str, str]) -> None:
-    """``check`` on a live page: signed in, the tag already carries a token; signed out, not."""
-    base, _ = demo
+    """``check`` on a live page: signed in, it verifies the token the tag carries; signed out,
+    it says there is none."""
+    base, secret = demo
     port = base.rsplit(":", 1)[1]
     common = [
         str(SCRIPT),
@@ -345,7 +397,14 @@ def test_check_against_the_running_demo(demo: tuple[str, str]) -> None:
         "proj_demo",
     ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("REQIO_")}
-    signed_in = subprocess.run(common, capture_output=True, text=True, env=env, timeout=60)
+    env.update(REQIO_SECRET=secret, REQIO_AUDIENCE=AUDIENCE)
+    signed_in = subprocess.run(
+        [*common, "-H", f"Cookie: demo_user={SIGNED_IN[0]}"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     signed_out = subprocess.run(
         [*common, "-H", f"Cookie: demo_user={SIGNED_OUT}"],
         capture_output=True,
@@ -354,7 +413,10 @@ def test_check_against_the_running_demo(demo: tuple[str, str]) -> None:
         timeout=60,
     )
     for result in (signed_in, signed_out):
-        assert result.returncode == 0, result.stderr
         assert "1 widget-like tag(s), 1 would be rewritten" in result.stdout
-    assert "data-identity-token is replaced" in signed_in.stdout
-    assert "data-identity-token" not in signed_out.stdout
+        assert secret not in result.stdout + result.stderr
+    assert signed_in.returncode == 0, signed_in.stdout + signed_in.stderr
+    sub = expected_claims(SIGNED_IN[0])["sub"]
+    assert f"token: verified: signature, audience {AUDIENCE}, sub {sub!r}" in signed_in.stdout
+    assert signed_out.returncode == 1, signed_out.stdout
+    assert "no token on the page" in signed_out.stdout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from importlib import resources
 from typing import Any
 
@@ -279,3 +280,41 @@ def test_script_refuses_post(kind: str) -> None:
 def test_without_token_path_the_app_answers(kind: str) -> None:
     app = forwarding_asgi_app if kind == "asgi" else forwarding_wsgi_app
     assert request(kind, app=app, token_path=None, minter=str).body == b"app"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("credential", ["cookie", "authorization"])
+def test_401_to_a_request_with_credentials_says_why_once(
+    kind: str, credential: str, secret: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    options = {"secret": secret, "resolver": lambda request: None}
+    headers = {credential: "session=abc" if credential == "cookie" else "Bearer abc"}
+    with caplog.at_level(logging.WARNING, logger="reqio_middleware"):
+        replies = [request(kind, headers=headers, **options) for _ in range(2)]
+    assert [r.status for r in replies] == [401, 401]
+    # One middleware per request() call: each warns once; the same middleware warns once.
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2
+    for message in warnings:
+        assert credential.capitalize() in message
+        assert "before the application runs" in message and "token_view" in message
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_401_without_credentials_is_quiet(
+    kind: str, secret: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="reqio_middleware"):
+        assert request(kind, secret=secret, resolver=lambda r: None).status == 401
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+def test_the_same_middleware_warns_about_credentials_once(
+    secret: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    mw = ReqioWSGIMiddleware(wsgi_app, secret=secret, project_id=PROJECT, token_path=PATH)
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": PATH, "HTTP_COOKIE": "session=abc"}
+    with caplog.at_level(logging.WARNING, logger="reqio_middleware"):
+        for _ in range(3):
+            b"".join(mw(dict(environ), lambda status, headers, exc_info=None: None))
+    assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 1

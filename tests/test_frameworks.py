@@ -108,8 +108,9 @@ def test_starlette_head_gets_no_token_and_no_length(starlette_clients: tuple[Any
     assert got.status_code == 200
     assert got.content == b""
     assert b"data-identity-token" not in b"".join(v for _, v in got.headers.raw)
-    assert not values(got.headers.raw, b"content-length")
-    check_token_headers(got.headers.raw, want.headers.raw, None)
+    get = wrapped.get("/page", headers={"X-User": "alice"})  # a signed-in HEAD matches its GET
+    assert values(got.headers.raw, b"content-length") == [str(len(get.content)).encode()]
+    check_token_headers(got.headers.raw, want.headers.raw, get.content)
 
 
 def test_starlette_resolver_called_once_and_only_for_html() -> None:
@@ -448,10 +449,11 @@ def test_django_asgi_head(django_asgi: tuple[Any, Any]) -> None:
     _, bare_headers, bare_body = _asgi_response(
         _asgi_call(bare, "/page", method="HEAD", headers=hdrs)
     )
+    _, _, get_body = _asgi_response(_asgi_call(wrapped, "/page", headers=hdrs))
     assert status == 200
-    assert body == bare_body
-    assert not values(headers, b"content-length")
-    check_token_headers(headers, bare_headers, None)
+    assert bare_body and body == b""  # a signed-in HEAD's body is withheld, its length the GET's
+    assert values(headers, b"content-length") == [str(len(get_body)).encode()]
+    check_token_headers(headers, bare_headers, get_body)
 
 
 def test_flask_head(flask_clients: tuple[Any, Any]) -> None:

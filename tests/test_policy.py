@@ -117,6 +117,53 @@ def test_other_charsets_pass(charset: str) -> None:
     assert action(headers=[("Content-Type", f"text/html; charset={charset}")]) is Action.PASS
 
 
+@pytest.mark.parametrize(
+    ("content_type", "action_expected"),
+    [
+        # A browser takes the first charset parameter (WHATWG MIME type parsing).
+        ("text/html; charset=utf-16; charset=utf-8", Action.PASS),
+        ("text/html; charset=utf-8; charset=utf-16", Action.REWRITE),
+        ('text/html; CHARSET="UTF-16"; charset=utf-8', Action.PASS),
+        ("text/html; Charset=Utf-16le;charset=utf-8", Action.PASS),
+        # Invalid parameters are skipped, so the next charset is the one read.
+        ("text/html; charset=; charset=utf-16", Action.PASS),
+        ("text/html; charset =utf-8; charset=utf-16", Action.PASS),
+        ("text/html; charset\x01=utf-8; charset=utf-16", Action.PASS),
+        ("text/html; charset=utf-8\x7f; charset=utf-16", Action.PASS),
+        ("text/html; charset; charset=utf-16", Action.PASS),
+        # A quoted value may hold ';', '=' and escapes; what follows it up to ';' is ignored.
+        ('text/html; a="x;charset=utf-16"; charset=utf-8', Action.REWRITE),
+        ('text/html; charset="u\\tf-8"junk; charset=utf-16', Action.REWRITE),
+        ('text/html; charset="utf-16', Action.PASS),
+    ],
+)
+def test_the_first_valid_charset_is_the_one_a_browser_reads(
+    content_type: str, action_expected: Action
+) -> None:
+    assert action(headers=[("Content-Type", content_type)]) is action_expected
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ("charset=utf-8", "utf-8"),
+        ('  charset="ut\\f-8" ', "utf-8"),
+        ("charset=utf-8  \t", "utf-8"),
+        ('charset="utf-8\\', "utf-8\\"),
+        ('charset=""', ""),
+        ("charset=x y", "x y"),
+        ("a=1;;b=2", None),
+        ("", None),
+        ("charset", None),
+        ("charset=", None),
+    ],
+)
+def test_charset_parameter_is_read_as_the_whatwg_parser_reads_it(
+    params: str, expected: str | None
+) -> None:
+    assert policy._charset(params) == expected
+
+
 def test_charset_check_matches_the_encoders() -> None:
     probe = '<script src="x">'
     for name in ["utf-8", "latin-1", "cp1251", "utf-16", "utf-32-be", "cp500"]:
@@ -209,19 +256,32 @@ def test_no_store_can_be_left_out() -> None:
     assert values(edited, "cache-control") == ["private, max-age=60"]
 
 
-def test_vary_cookie_is_added() -> None:
-    assert values(edit_headers(HTML, None), "vary") == ["Cookie"]
+def test_vary_cookie_and_authorization_are_added() -> None:
+    assert values(edit_headers(HTML, None), "vary") == ["Cookie, Authorization"]
 
 
-def test_vary_cookie_is_merged() -> None:
+def test_vary_cookie_and_authorization_are_merged() -> None:
     edited = edit_headers([*HTML, ("Vary", "Accept-Encoding")], None)
-    assert values(edited, "vary") == ["Accept-Encoding, Cookie"]
+    assert values(edited, "vary") == ["Accept-Encoding, Cookie, Authorization"]
 
 
-@pytest.mark.parametrize("vary", ["cookie", "Accept-Encoding, COOKIE", "*"])
-def test_vary_cookie_is_not_duplicated(vary: str) -> None:
-    edited = edit_headers([*HTML, ("Vary", vary), ("Vary", "Accept")], None)
-    assert values(edited, "vary") == [vary, "Accept"]
+@pytest.mark.parametrize(
+    ("vary", "expected"),
+    [
+        (["cookie"], "cookie, Accept, Authorization"),
+        (
+            ["Accept-Encoding, COOKIE", "authorization"],
+            "Accept-Encoding, COOKIE, authorization, Accept",
+        ),
+        (["Cookie, Cookie", "cookie"], "Cookie, Accept, Authorization"),
+        (["*"], "*, Accept"),
+        (["", " , "], "Accept, Cookie, Authorization"),
+    ],
+)
+def test_vary_tokens_are_merged_once_in_any_case(vary: list[str], expected: str) -> None:
+    edited = edit_headers([*HTML, *(("Vary", v) for v in vary), ("vary", "Accept")], None)
+    assert values(edited, "vary") == [expected]
+    assert names(edited).index("vary") == 1  # where the first Vary was
 
 
 def test_other_headers_keep_order_names_and_duplicates() -> None:
@@ -240,13 +300,102 @@ def test_bytes_headers_stay_bytes() -> None:
     assert edited == [
         (b"Content-Type", b"text/html"),
         (b"cache-control", b"private, no-store"),
-        (b"vary", b"Cookie"),
+        (b"vary", b"Cookie, Authorization"),
+        (b"x-accel-expires", b"0"),
         (b"content-length", b"5"),
     ]
 
 
+def test_content_digest_is_removed() -> None:
+    edited = edit_headers([*HTML, ("Content-Digest", "sha-256=:x:")], None)
+    assert "content-digest" not in names(edited)
+
+
+def test_must_understand_is_removed() -> None:
+    # RFC 9111: a cache that understands the status code may store in spite of no-store.
+    edited = edit_headers([*HTML, ("Cache-Control", "must-understand, no-store, max-age=9")], None)
+    assert values(edited, "cache-control") == ["private, no-store, max-age=9"]
+
+
+# --- targeted caches: every field a CDN or proxy obeys instead of Cache-Control -----------
+
+
+@pytest.mark.parametrize(
+    ("name", "sent", "expected"),
+    [
+        ("Surrogate-Control", "max-age=600", "no-store, max-age=0"),
+        (
+            "Surrogate-Control",
+            'max-age=60, content="ESI/1.0"',
+            'no-store, max-age=0, content="ESI/1.0"',
+        ),
+        (
+            "surrogate-control",
+            'content="ESI/1.0";edge1, max-age=9;edge1',
+            'no-store, max-age=0, content="ESI/1.0";edge1',
+        ),
+        ("CDN-Cache-Control", "public, max-age=600", "no-store, max-age=0"),
+        ("Cloudflare-CDN-Cache-Control", "max-age=600", "no-store, max-age=0"),
+        ("Vercel-CDN-Cache-Control", "s-maxage=600", "no-store, max-age=0"),
+        ("netlify-cdn-cache-control", "public, durable, max-age=60", "no-store, max-age=0"),
+        ("Edge-Control", "!no-store, max-age=1d", "no-store, max-age=0"),
+        ("Edge-Control", "cache-maxage=7d, dca=esi", "no-store, max-age=0, dca=esi"),
+        ("X-LiteSpeed-Cache-Control", "public, max-age=600, esi=on", "no-cache, esi=on"),
+        ("X-Accel-Expires", "600", "0"),
+        ("x-accel-expires", "@1999999999", "0"),
+        ("Expires", "Thu, 01 Dec 2094 16:00:00 GMT", "0"),
+    ],
+)
+def test_targeted_cache_fields_say_do_not_store(name: str, sent: str, expected: str) -> None:
+    edited = edit_headers([*HTML, (name, sent), (name.upper(), sent)], None)
+    assert [v for n, v in edited if n.lower() == name.lower()] == [expected]
+    assert [n for n, _ in edited if n.lower() == name.lower()] == [name]  # name as sent, once
+
+
+def test_x_accel_expires_is_sent_even_when_the_app_sent_none() -> None:
+    # nginx outranks Cache-Control with it, and does not pass it on to the client.
+    assert values(edit_headers(HTML, None), "x-accel-expires") == ["0"]
+
+
+@pytest.mark.parametrize(
+    "name", ["Surrogate-Control", "CDN-Cache-Control", "Edge-Control", "Expires"]
+)
+def test_targeted_fields_are_not_added(name: str) -> None:
+    # Without its own field, each of these caches falls back to Cache-Control.
+    assert name.lower() not in names(edit_headers(HTML, None))
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["Surrogate-Key", "Cache-Tag", "CDN-Loop", "X-Cache", "Netlify-Vary", "CDN-Cache-Controls"],
+)
+def test_fields_that_do_not_grant_storage_are_kept(name: str) -> None:
+    edited = edit_headers([*HTML, (name, "max-age=600")], None)
+    assert values(edited, name.lower()) == ["max-age=600"]
+
+
+def test_no_store_false_still_tells_shared_caches_not_to_store() -> None:
+    headers = [*HTML, ("Surrogate-Control", "max-age=60"), ("Cache-Control", "public")]
+    edited = edit_headers(headers, None, no_store=False)
+    assert values(edited, "cache-control") == ["private"]
+    assert values(edited, "surrogate-control") == ["no-store, max-age=0"]
+    assert values(edited, "x-accel-expires") == ["0"]
+
+
 header_names = st.sampled_from(
-    ["Content-Type", "Cache-Control", "cache-control", "Vary", "ETag", "Content-Length", "X-A"]
+    [
+        "Content-Type",
+        "Cache-Control",
+        "cache-control",
+        "Vary",
+        "ETag",
+        "Content-Length",
+        "X-A",
+        "Surrogate-Control",
+        "Fastly-CDN-Cache-Control",
+        "X-Accel-Expires",
+        "Expires",
+    ]
 )
 header_values = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=30)
 
@@ -261,8 +410,14 @@ def test_edits_are_idempotent_and_complete(
     assert values(once, "cache-control")[0].startswith("private, no-store")
     assert "etag" not in names(once)
     assert values(once, "content-length") == ([] if length is None else [str(length)])
-    vary = ",".join(values(once, "vary")).lower()
-    assert "cookie" in vary or "*" in vary
+    vary = [t.strip().lower() for t in ",".join(values(once, "vary")).split(",") if t.strip()]
+    assert len(vary) == len(set(vary))  # never "Cookie, Cookie"
+    assert "*" in vary or {"cookie", "authorization"} <= set(vary)
+    assert values(once, "x-accel-expires") == ["0"]
+    for name in ("surrogate-control", "fastly-cdn-cache-control"):
+        assert all(v == "no-store, max-age=0" for v in values(once, name))
+        assert len(values(once, name)) <= 1
+    assert all(v == "0" for v in values(once, "expires"))
 
 
 # --- the fast decide against the plain rules -----------------------------------------------

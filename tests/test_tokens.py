@@ -313,16 +313,22 @@ def test_a_bound_minter_makes_the_bytes_jwt_encode_makes(ident: Identity, now: i
     assert minter(ident, now=now) == minter(ident, now=now) == jwt.encode(claims, SECRET, "HS256")
 
 
-def test_the_per_token_key_shortcut_is_only_for_the_key_checked_at_construction() -> None:
-    from reqio_middleware.tokens import _JudgedHMAC
+def test_minting_does_not_use_pyjwts_per_token_internals(monkeypatch: pytest.MonkeyPatch) -> None:
+    # check_key_length exists only from PyJWT 2.11 and PyJWS.encode's checks change between
+    # versions: minting relies on neither, so every PyJWT from the floor up gives one token.
+    from jwt.algorithms import HMACAlgorithm
+    from jwt.api_jws import PyJWS
 
-    body = "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE" + "A" * 40
-    pem = f"-----BEGIN PUBLIC KEY-----\n{body}\n-----END PUBLIC KEY-----\n".encode()
-    checked = SECRET.encode()
-    alg = _JudgedHMAC(_JudgedHMAC.SHA256, checked)
-    assert alg.prepare_key(checked) is checked
-    with pytest.raises(jwt.exceptions.InvalidKeyError):
-        alg.prepare_key(pem)
+    minter = ReqioMinter(SECRET, AUD, ttl=60)
+    want = jwt.encode({"sub": "7", "aud": AUD, "iat": 1000, "exp": 1060}, SECRET, "HS256")
+
+    def refuse(*args: object, **kwargs: object) -> Any:
+        raise AssertionError("a PyJWT internal was used per token")
+
+    monkeypatch.setattr(HMACAlgorithm, "check_key_length", refuse, raising=False)
+    monkeypatch.setattr(HMACAlgorithm, "prepare_key", refuse)
+    monkeypatch.setattr(PyJWS, "encode", refuse)
+    assert minter(Identity(sub=7), now=1000) == want
 
 
 def _warnings_from(make: Any) -> list[warnings.WarningMessage]:

@@ -1,5 +1,9 @@
 """Our tokens, checked the way the seeds' backends check them: npm jose, Ruby jwt, Go golang-jwt.
 
+Go is checked twice: with Debian's golang-jwt v4, and with v5 (the Go seed's library, vendored
+under ``tests/verifiers/golang-jwt-v5``), which decodes ``sub``, ``aud``, ``iat`` and ``exp`` with
+stricter types; the v5 controls at the end show that strictness rejecting what it must.
+
 Each verifier is a small script in ``tests/verifiers/`` that reads one JSON request on stdin
 (token, secret, alg, kind, audience), prints one JSON result and exits 0 when it accepts the token,
 1 when it rejects it. The secret goes over stdin, never on a command line.
@@ -10,6 +14,8 @@ A missing tool skips with the reason; under ``CI=true`` it fails instead.
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -25,8 +31,10 @@ from typing import Any
 import jwt
 import pytest
 from conftest import require_tool
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
-from reqio_middleware.identity import Identity
+from reqio_middleware.identity import Identity, IdentityError
 from reqio_middleware.tokens import ReditusMinter, ReqioMinter, mint_token
 
 HERE = Path(__file__).parent / "verifiers"
@@ -35,6 +43,7 @@ REDITUS_SECRET = secrets.token_urlsafe(64)
 AUD = "https://reqio.app/p/proj_abc123"
 OTHER_AUD = "https://reqio.app/p/proj_other"
 GO_JWT_SRC = "/usr/share/gocode/src/github.com/golang-jwt/jwt"
+GO_JWT_V5_SRC = HERE / "golang-jwt-v5"
 RUN_TIMEOUT = 60
 BUILD_TIMEOUT = 300
 
@@ -121,21 +130,9 @@ def ruby_verifier() -> Verifier:
     return Verifier("ruby-jwt", [ruby, str(HERE / "verify.rb")], {})
 
 
-@pytest.fixture(scope="session")
-def go_verifier(tmp_path_factory: pytest.TempPathFactory) -> Verifier:
-    go = require_tool("go")
-    src = Path(os.environ.get("REQIO_GO_JWT_SRC", GO_JWT_SRC))
-    module = src / "go.mod"
-    if not module.is_file() or "github.com/golang-jwt/jwt/v4" not in module.read_text():
-        _unavailable(
-            f"golang-jwt v4 source not at {src} (Debian: golang-github-golang-jwt-jwt-dev)"
-        )
-    work = tmp_path_factory.mktemp("goverify")
-    (work / "go.mod").write_text(
-        (HERE / "go.mod.tmpl").read_text().replace("{{JWT_SRC}}", str(src))
-    )
-    shutil.copy(HERE / "verify.go", work / "verify.go")
-    env = {
+def _go_env(work: Path) -> dict[str, str]:
+    """Offline module mode: every module comes from a local replace directive."""
+    return {
         **os.environ,
         "GOPROXY": "off",
         "GOFLAGS": "-mod=mod",
@@ -144,27 +141,61 @@ def go_verifier(tmp_path_factory: pytest.TempPathFactory) -> Verifier:
         "GOCACHE": str(work / "cache"),
         "GOPATH": str(work / "gopath"),
     }
+
+
+def _build_go(work: Path, template: str, source: str, jwt_src: Path, name: str) -> Verifier:
+    go = require_tool("go")
+    (work / "go.mod").write_text((HERE / template).read_text().replace("{{JWT_SRC}}", str(jwt_src)))
+    shutil.copy(HERE / source, work / "verify.go")
     binary = work / "verify-go"
     try:
         proc = subprocess.run(
             [go, "build", "-o", str(binary), "."],
             cwd=work,
-            env=env,
+            env=_go_env(work),
             capture_output=True,
             text=True,
             timeout=BUILD_TIMEOUT,
             check=False,
         )
     except subprocess.TimeoutExpired:
-        _unavailable(f"go build of the verifier took over {BUILD_TIMEOUT} s")
+        _unavailable(f"go build of {source} took over {BUILD_TIMEOUT} s")
     if proc.returncode != 0:
-        _unavailable(f"go build of the verifier failed: {proc.stderr.strip()[-1000:]}")
-    return Verifier("golang-jwt", [str(binary)], {})
+        _unavailable(f"go build of {source} failed: {proc.stderr.strip()[-1000:]}")
+    return Verifier(name, [str(binary)], {})
 
 
-@pytest.fixture(params=["jose", "ruby-jwt", "golang-jwt"])
+@pytest.fixture(scope="session")
+def go_verifier(tmp_path_factory: pytest.TempPathFactory) -> Verifier:
+    require_tool("go")
+    src = Path(os.environ.get("REQIO_GO_JWT_SRC", GO_JWT_SRC))
+    module = src / "go.mod"
+    if not module.is_file() or "github.com/golang-jwt/jwt/v4" not in module.read_text():
+        _unavailable(
+            f"golang-jwt v4 source not at {src} (Debian: golang-github-golang-jwt-jwt-dev)"
+        )
+    work = tmp_path_factory.mktemp("goverify")
+    return _build_go(work, "go.mod.tmpl", "verify.go", src, "golang-jwt")
+
+
+@pytest.fixture(scope="session")
+def go_v5_verifier(tmp_path_factory: pytest.TempPathFactory) -> Verifier:
+    """The Go seed's own library, golang-jwt v5, from the copy vendored under tests/verifiers."""
+    work = tmp_path_factory.mktemp("goverify5")
+    return _build_go(work, "go.mod.v5.tmpl", "verify_v5.go", GO_JWT_V5_SRC, "golang-jwt-v5")
+
+
+VERIFIERS = {
+    "jose": "node_verifier",
+    "ruby-jwt": "ruby_verifier",
+    "golang-jwt": "go_verifier",
+    "golang-jwt-v5": "go_v5_verifier",
+}
+
+
+@pytest.fixture(params=list(VERIFIERS))
 def verify(request: pytest.FixtureRequest) -> Verifier:
-    fixture = {"jose": "node_verifier", "ruby-jwt": "ruby_verifier", "golang-jwt": "go_verifier"}
+    fixture = VERIFIERS
     verifier: Verifier = request.getfixturevalue(fixture[request.param])
     return verifier
 
@@ -299,3 +330,89 @@ def test_rejects_a_tampered_reditus_token(verify: Verifier, now: int) -> None:
 def test_rejects_a_reditus_token_signed_with_another_secret(verify: Verifier, now: int) -> None:
     token = ReditusMinter(secrets.token_urlsafe(64), "prod_42")(IDENTITY, now=now)
     _rejected(verify(token, secret=REDITUS_SECRET, alg="HS512", kind="reditus"), SIGNATURE)
+
+
+# golang-jwt v5: the Go seed's library accepts every token we mint, and its type checks bite
+
+
+def _sign_hs256(claims: dict[str, Any], secret: str = SECRET) -> str:
+    """A correctly signed token with any claims at all: no encoder's checks in the way."""
+    head = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
+    body = _b64(json.dumps(claims, separators=(",", ":")).encode())
+    mac = hmac.new(secret.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest()
+    return f"{head}.{body}.{_b64(mac)}"
+
+
+def test_v5_accepts_a_token_signed_by_hand(go_v5_verifier: Verifier, now: int) -> None:
+    """The control's baseline: the hand signer makes tokens v5 accepts when the claims are right."""
+    claims = {"sub": "123", "aud": [AUD], "iat": now, "exp": now + 300}
+    code, result = go_v5_verifier(_sign_hs256(claims))
+    assert code == 0, result
+    assert result["claims"]["sub"] == "123"
+
+
+V5_CONTROLS: dict[str, tuple[dict[str, Any], str]] = {
+    "integer sub": ({"sub": 123}, r"sub|string"),
+    "numeric aud": ({"aud": 42}, r"invalid type|aud is invalid"),
+    "aud array with a number": ({"aud": [AUD, 7]}, r"invalid type|aud is invalid"),
+    "string exp": ({"exp": "EXP"}, r"exp is invalid"),
+    "string iat": ({"iat": "IAT"}, r"iat is invalid"),
+    "iat in the future": ({"iat": "FUTURE"}, r"before issued"),
+    "no exp": ({"exp": None}, r"exp"),
+    "no iat": ({"iat": None}, r"iat"),
+}
+
+
+@pytest.mark.parametrize("change", list(V5_CONTROLS))
+def test_v5_rejects_claims_of_the_wrong_type(
+    go_v5_verifier: Verifier, now: int, change: str
+) -> None:
+    update, reason = V5_CONTROLS[change]
+    values = {"EXP": str(now + 300), "IAT": str(now), "FUTURE": now + 3600}
+    claims: dict[str, Any] = {"sub": "123", "aud": [AUD], "iat": now, "exp": now + 300}
+    for name, value in update.items():
+        if value is None:
+            del claims[name]
+        else:
+            claims[name] = values.get(value, value) if isinstance(value, str) else value
+    _rejected(go_v5_verifier(_sign_hs256(claims)), reason)
+
+
+TEXT = st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=20)
+TRAITS = st.fixed_dictionaries(
+    {},
+    optional={
+        "plan": TEXT,
+        "amount": st.integers(0, 10**9),
+        "interval": st.sampled_from(["month", "year"]),
+        "seats": st.integers(-(10**6), 10**6),
+        "tags": st.lists(TEXT, max_size=3),
+    },
+)
+
+
+@settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    sub=st.one_of(st.integers(-(10**18), 10**18), TEXT),
+    email=st.one_of(st.none(), TEXT),
+    traits=st.one_of(st.none(), TRAITS),
+    ttl=st.integers(60, 86_400),
+)
+def test_v5_accepts_every_identity_we_mint(
+    go_v5_verifier: Verifier,
+    sub: int | str,
+    email: str | None,
+    traits: dict[str, Any] | None,
+    ttl: int,
+) -> None:
+    try:
+        identity = Identity(sub, email=email, traits=traits)
+    except IdentityError:
+        assume(False)
+        raise
+    now = int(time.time())
+    token = mint_token(identity, secret=SECRET, audience=AUD, ttl=ttl, now=now)
+    code, result = go_v5_verifier(token)
+    assert code == 0, result
+    assert result["claims"]["sub"] == str(sub)
+    assert (result["claims"]["iat"], result["claims"]["exp"]) == (now, now + ttl)

@@ -254,7 +254,7 @@ def test_page_without_widget_passes_and_nothing_is_minted() -> None:
 
 
 def test_compressed_html_passes_and_warns_once(caplog: pytest.LogCaptureFixture) -> None:
-    headers = [HTML, ("Content-Encoding", "br")]
+    headers = [HTML, ("Content-Encoding", "gzip, br")]
     mw = middleware(make_app([b"\x8b\x00"], headers))
     with caplog.at_level(logging.WARNING, logger="reqio_middleware"):
         assert run(mw).headers == headers
@@ -273,7 +273,7 @@ def test_list_body_gets_exact_length_and_header_edits() -> None:
     assert server.header("content-length") == [str(len(expected(PAGE)))]
     assert server.header("etag") == [] and server.header("last-modified") == []
     assert server.header("cache-control") == ["private, no-store"]
-    assert server.header("vary") == ["Accept, Cookie"]
+    assert server.header("vary") == ["Accept, Cookie, Authorization"]
 
 
 def test_one_block_of_the_declared_length_gets_exact_length() -> None:
@@ -318,20 +318,35 @@ def test_generator_headers() -> None:
     assert server.header("content-type") == ["text/html; charset=utf-8"]
 
 
-def test_head_gets_header_edits_and_no_token() -> None:
+def test_signed_in_head_has_the_gets_headers_and_no_body() -> None:
     calls: list[int] = []
-    mw = middleware(
-        make_app([PAGE], [HTML, cl(len(PAGE)), ("ETag", "x")]),
-        resolver=lambda env: calls.append(1) or USER,
-    )
-    server = run(mw, method="HEAD")
-    # The app's body is withheld: a server would count it into a Content-Length that
-    # differs from the GET's (whose page carries a token).
+    app = make_app([PAGE], [HTML, cl(len(PAGE)), ("ETag", "x")])
+    mw = middleware(app, resolver=lambda env: calls.append(1) or USER)
+    head = run(mw, method="HEAD")
+    get = run(middleware(app, resolver=lambda env: USER))
+    # The app's body is withheld, and the length is the GET's, whose page carries a token.
+    assert head.body == b""
+    assert head.blocks == [b""]
+    assert head.headers == get.headers
+    assert head.header("content-length") == [str(len(expected(PAGE)))]
+    assert head.header("etag") == []
+    assert head.header("cache-control") == ["private, no-store"]
+    assert calls == [1]
+
+
+@pytest.mark.parametrize("blocks", [[PAGE], [PAGE[:10], PAGE[10:]], []])
+def test_anonymous_head_keeps_the_apps_headers(blocks: list[bytes]) -> None:
+    headers = [HTML, cl(len(PAGE)), ("ETag", "x"), ("Cache-Control", "public, max-age=60")]
+    server = run(middleware(make_app(iter(blocks), headers), resolver=lambda env: None), "HEAD")
+    assert server.headers == headers
+    assert server.body == b"".join(blocks)  # what the bare app gives; the server drops it
+
+
+def test_signed_in_head_without_body_gets_the_edits_without_length() -> None:
+    server = run(middleware(make_app([], [HTML, cl(len(PAGE))])), method="HEAD")
     assert server.body == b""
-    assert server.blocks == [b""]
-    assert server.header("content-length") == [] and server.header("etag") == []
+    assert server.header("content-length") == []
     assert server.header("cache-control") == ["private, no-store"]
-    assert calls == []
 
 
 def test_head_body_written_with_write_is_withheld_too() -> None:
@@ -374,11 +389,24 @@ def test_lazy_start_response_in_the_first_iteration() -> None:
     assert server.body == expected(PAGE)
 
 
-def test_write_releases_held_headers_and_passes_through() -> None:
+@pytest.mark.parametrize("cut", [1, 50, len(PAGE) - 1, len(PAGE)])
+def test_write_goes_through_the_same_rewriter(cut: int) -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        environ["reqio.identity"] = USER
+        write = start_response("200 OK", [HTML])
+        write(PAGE[:cut])
+        return [PAGE[cut:]]
+
+    server = run(middleware(app))
+    assert server.body == expected(PAGE)
+    assert server.body.count(b"tok-42") == 1
+    assert_length_right_or_absent(server)
+
+
+def test_write_of_an_anonymous_page_passes_through() -> None:
     headers = [HTML]
 
     def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        environ["reqio.identity"] = USER
         write = start_response("200 OK", headers)
         write(PAGE[:60])
         return [PAGE[60:]]
@@ -556,3 +584,81 @@ def test_async_resolver_is_refused_under_wsgi(caplog: pytest.LogCaptureFixture) 
     server = run(middleware(make_app([PAGE]), resolver=resolver))
     assert server.body == PAGE
     assert len(errors(caplog)) == 1
+
+
+# --- a conditional GET by a signed-in user renders the page ---------------------------------
+
+
+def revalidating_app(seen: list[list[str]]) -> Any:
+    """An app that answers 304 to a conditional GET, as static file servers do."""
+
+    def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        asked = sorted(k for k in environ if k.startswith("HTTP_IF_"))
+        seen.append(asked)
+        if asked:
+            start_response("304 Not Modified", [("ETag", '"1"')])
+            return []
+        start_response("200 OK", [HTML, ("ETag", '"1"')])
+        return [PAGE]
+
+    return app
+
+
+@pytest.mark.parametrize("key", ["HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE"])
+def test_conditional_get_by_a_signed_in_user_is_rendered(key: str) -> None:
+    seen: list[list[str]] = []
+    calls: list[int] = []
+    mw = middleware(revalidating_app(seen), resolver=lambda env: calls.append(1) or USER)
+    server = run(mw, **{key: '"1"'})
+    assert server.status == "200 OK"
+    assert server.body == expected(PAGE)
+    assert server.header("etag") == []
+    assert seen == [[]] and calls == [1]
+
+
+def test_conditional_get_by_an_anonymous_user_is_answered_304() -> None:
+    seen: list[list[str]] = []
+    server = run(
+        middleware(revalidating_app(seen), resolver=lambda env: None), HTTP_IF_NONE_MATCH="x"
+    )
+    assert server.status == "304 Not Modified"
+    assert seen == [["HTTP_IF_NONE_MATCH"]]
+
+
+# --- debug ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("blocks", "headers", "identity", "reason"),
+    [
+        ([PAGE], [HTML, cl(len(PAGE))], USER, "rewritten"),
+        ([PAGE], [HTML], None, "anonymous"),
+        ([b"{}"], [("Content-Type", "application/json")], USER, "not-html"),
+        (iter([PAGE[:40], PAGE[40:]]), [HTML], USER, "streamed"),
+        ([PLAIN_PAGE], [HTML, cl(len(PLAIN_PAGE))], USER, "no-widget-tag"),
+    ],
+    ids=["rewritten", "anonymous", "not-html", "streamed", "no-widget-tag"],
+)
+def test_debug_header_says_why(
+    blocks: Iterable[bytes], headers: list[tuple[str, str]], identity: object, reason: str
+) -> None:
+    app = make_app(blocks, headers, identity=identity)
+    server = run(middleware(app, debug=True, resolver=lambda env: identity))
+    assert server.header("reqio-debug") == [reason]
+    assert run(middleware(make_app([PAGE], [HTML]), debug=False)).header("reqio-debug") == []
+
+
+def test_304_for_a_user_the_app_identified_too_late_is_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        environ["reqio.identity"] = USER
+        start_response("304 Not Modified", [("ETag", '"1"')])
+        return []
+
+    mw = middleware(app)
+    with caplog.at_level(logging.WARNING, logger="reqio_middleware"):
+        for _ in range(2):
+            assert run(mw, HTTP_IF_NONE_MATCH='"1"').status == "304 Not Modified"
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "304" in warning

@@ -1,44 +1,82 @@
-"""Flask: store the signed-in user's identity where the outer Reqio middleware reads it.
+"""Flask: the ``Reqio`` extension, configured from ``app.config`` like any Flask extension::
 
-The Reqio WSGI middleware wraps ``app.wsgi_app`` and cannot see Flask's request context, so an
-``after_request`` hook stores the identity in ``request.environ["reqio.identity"]``::
+    from flask import Flask, g
+    from reqio_middleware.adapters.flask import Reqio
 
-    from reqio_middleware.adapters.flask import wrap
-    wrap(app, token_path="/_reqio/token")          # middleware + hook, secret from REQIO_SECRET
+    app = Flask(__name__)
+    app.config["REQIO_SECRET"] = "..."         # each key falls back to the environment
+    app.config["REQIO_PROJECT_ID"] = "proj_..."
+    reqio = Reqio(app)                         # or: reqio = Reqio(); reqio.init_app(app)
 
-or, to place the middleware yourself::
+    @reqio.identity_loader                     # optional: the default is Flask-Login's
+    def current_identity() -> dict[str, str] | None:          # current_user, if installed
+        return {"sub": str(g.user.id)} if g.get("user") else None
 
-    from reqio_middleware.adapters.flask import init_app
-    init_app(app, identity=lambda: {"sub": g.user.id} if g.get("user") else None)
-    app.wsgi_app = ReqioWSGIMiddleware(app.wsgi_app, resolver=request_resolver(app))
+Keys: ``REQIO_SECRET``, ``REQIO_PROJECT_ID``, ``REQIO_AUDIENCE``, ``REQIO_WIDGET_SRC``,
+``REQIO_TTL`` and ``REQIO_TOKEN_PATH`` (the token endpoint, a Flask route, so sessions,
+``before_request`` hooks and Flask-Login apply to it; its browser helper is served at the same
+path plus ``.js``). A missing secret or audience raises at ``init_app``, naming the key.
 
-``identity`` is a zero-argument callable run inside the request context (so it can read
-``flask.g``, ``session`` or Flask-Login's ``current_user``) that returns an ``Identity``, a
-mapping or ``None``. The default uses Flask-Login's ``current_user`` when Flask-Login is
-installed, and is anonymous otherwise.
+How it fits in Flask: the rewrite runs after the view, before every ``after_request`` hook, so
+extensions that compress (Flask-Compress) compress the stamped page, whichever was initialised
+first. It looks at the response's status and headers first: JSON, files and anything else that
+cannot carry a token go out without the user being loaded. A HEAD is treated as its GET (Flask
+renders the body and drops it), so its headers are the GET's.
 
-The hook runs after the view, so a view that logs the user in renders a page with their token.
-The token endpoint answers before Flask dispatches, so :func:`request_resolver` (used by
-:func:`wrap`) runs ``identity`` in a fresh request context for it.
+Revalidation: for a signed-in conditional GET, ``If-None-Match``/``If-Modified-Since`` are set
+aside while the view runs, so ``send_file`` and Flask's static files cannot answer 304 with an
+anonymous copy the browser cached; a response that is not stamped is made conditional again.
+
+The functions ``wrap``, ``init_app`` and ``request_resolver`` are the older integration (the
+WSGI middleware around ``app.wsgi_app``), kept for existing code; prefer :class:`Reqio`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, MutableMapping
-from typing import TYPE_CHECKING, Any
+import logging
+import warnings
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from reqio_middleware import endpoint
 from reqio_middleware.adapters import IDENTITY_KEY
+from reqio_middleware.adapters._config import build_settings, debug_flag
+from reqio_middleware.adapters._endpoint import token_reply
+from reqio_middleware.adapters._responses import Headers, Outcome, ResponseDriver, stream_sync
+from reqio_middleware.config import Settings
+from reqio_middleware.core import CONDITIONAL_ENVIRON, Core
 from reqio_middleware.identity import Identity, coerce_identity
+from reqio_middleware.policy import PASS_ACTION
 
 if TYPE_CHECKING:
     from flask import Flask
     from flask.wrappers import Response
 
-__all__ = ["flask_login_identity", "init_app", "request_resolver", "wrap"]
+__all__ = [
+    "IdentityLoader",
+    "Reqio",
+    "flask_login_identity",
+    "init_app",
+    "request_resolver",
+    "wrap",
+]
 
-IdentityFunc = Callable[[], "Identity | Mapping[str, Any] | None"]
+logger = logging.getLogger("reqio_middleware")
+
+#: A zero-argument function run in the request context: the signed-in user's identity (an
+#: ``Identity`` or a mapping of its fields), or ``None`` when nobody is signed in.
+IdentityLoader = Callable[[], "Identity | Mapping[str, Any] | None"]
+_Loader = TypeVar("_Loader", bound=IdentityLoader)
 
 _EXTENSION = "reqio"
+_LEGACY_EXTENSION = "reqio_identity_loader"  # the older init_app()/wrap()
+_HELD = "reqio.validators"  # the environ key of the validators set aside
+_ENCODED_HINT = (
+    "reqio: a signed-in user's HTML page reached the Reqio extension compressed "
+    "(Content-Encoding: %s) and went out without a token: an after_request hook compressed it "
+    "before Reqio's. This warning is logged once."
+)
+_CACHED_VALIDATORS = ("if_none_match", "if_modified_since")
 
 
 def flask_login_identity() -> Identity | None:
@@ -55,10 +93,215 @@ def flask_login_identity() -> Identity | None:
     )
 
 
-def init_app(app: Flask, identity: IdentityFunc | None = None) -> None:
-    """Register the hook that stores ``identity()`` in the environ after each request."""
+class Reqio:
+    """The Flask extension: stamps the widget tag of signed-in users' pages."""
+
+    def __init__(self, app: Flask | None = None) -> None:
+        self._load_identity: IdentityLoader = flask_login_identity
+        if app is not None:
+            self.init_app(app)
+
+    def identity_loader(self, func: _Loader) -> _Loader:
+        """Decorator: the function that says who is signed in (see :data:`IdentityLoader`)."""
+        self._load_identity = func
+        return func
+
+    def init_app(self, app: Flask) -> None:
+        """Read ``app.config`` (raising, with the key, if it cannot work) and hook into ``app``."""
+        settings = build_settings(app.config.get, "app.config", token_path=True)
+        state = _State(self, settings, debug_flag(app.config.get))
+        app.extensions[_EXTENSION] = state
+        # First of the app's before_request hooks, so that nothing earlier can skip it; it
+        # registers the rewrite to run before every after_request hook.
+        app.before_request_funcs.setdefault(None, []).insert(0, state.before_request)
+        if settings.token_path is not None:
+            app.add_url_rule(
+                settings.token_path, "reqio_token", state.token_view, methods=["GET", "POST"]
+            )
+        if settings.script_path is not None:
+            app.add_url_rule(settings.script_path, "reqio_script", state.script_view)
+
+    def identity(self) -> Identity | None:
+        """The current request's identity (in a request context); errors propagate."""
+        return coerce_identity(self._load_identity())
+
+
+class _State:
+    """One app's settings, core and hooks (``app.extensions["reqio"]``)."""
+
+    def __init__(self, reqio: Reqio, settings: Settings, debug: bool) -> None:
+        self.reqio = reqio
+        self.settings = settings
+        self.driver = ResponseDriver(Core(settings, encoded_hint=_ENCODED_HINT, debug=debug))
+
+    def before_request(self) -> None:
+        from flask import after_this_request, request
+
+        environ = request.environ
+        if (
+            request.method in ("GET", "HEAD")
+            and any(name in environ for name in CONDITIONAL_ENVIRON)
+            and self._identity()[0] is not None
+        ):
+            _set_validators_aside(request)
+        after_this_request(self.after_request)
+
+    def after_request(self, response: Response) -> Response:
+        from flask import request
+
+        held = request.environ.pop(_HELD, None)
+        if held is not None:
+            _restore_validators(request, held)
+        # A HEAD is decided as its GET: Flask renders its body, the server drops it.
+        method = "GET" if request.method == "HEAD" else request.method
+        headers = list(response.headers.items())
+        classified = self.driver.needs_identity(method, response.status_code, headers)
+        stamped = False
+        if classified is not None:
+            stamped = self._stamp(response, method, classified, headers)
+        if not stamped and held is not None and _has_validators(response):
+            response.make_conditional(request.environ)
+        return response
+
+    def _stamp(self, response: Response, method: str, classified: Any, headers: Headers) -> bool:
+        from flask import request
+
+        identity, failed = (None, False)
+        if classified[0] is not PASS_ACTION:
+            identity, failed = self._identity()
+        try:
+            outcome = self.driver.decide(
+                method,
+                classified,
+                headers,
+                identity,
+                failed,
+                streaming=response.is_streamed,
+                body=response.get_data,
+                where=f"{request.method} {request.path}",
+            )
+            _apply(response, outcome)
+        except Exception as exc:  # never a 500 because of us
+            logger.error(
+                "reqio: could not stamp the page, it goes out without a token: %s: %s",
+                type(exc).__name__,
+                exc,
+                exc_info=exc,
+            )
+            return False
+        return outcome.stamped
+
+    def _identity(self) -> tuple[Identity | None, bool]:
+        from flask import session
+
+        # Loading the user opens the session, and Flask then adds "Vary: Cookie"; an anonymous
+        # page must leave as it would without Reqio, so only what the app read counts.
+        accessed = getattr(session, "accessed", True)
+        try:
+            identity, failed = self.reqio.identity(), False
+        except Exception as exc:
+            logger.error(
+                "reqio: the identity loader raised %s: %s; the response goes out without a token",
+                type(exc).__name__,
+                exc,
+                exc_info=exc,
+            )
+            identity, failed = None, True
+        if identity is None and not accessed:
+            session.accessed = False  # type: ignore[attr-defined,unused-ignore]
+        return identity, failed
+
+    def token_view(self) -> Response:
+        from flask import request
+
+        reply = token_reply(
+            self.settings,
+            self.reqio.identity,
+            method=request.method,
+            sec_fetch_site=request.headers.get("Sec-Fetch-Site"),
+            origin=request.headers.get("Origin"),
+            scheme=request.scheme,
+            host=request.host,
+        )
+        return _response(reply)
+
+    def script_view(self) -> Response:
+        from flask import request
+
+        return _response(endpoint.script(request.method))
+
+
+def _apply(response: Response, outcome: Outcome) -> None:
+    from werkzeug.datastructures import Headers as WerkzeugHeaders
+
+    if outcome.page is not None:
+        original = response.response
+        chunks = stream_sync(outcome.page, response.iter_encoded())
+        response.response = _Stream(chunks, getattr(original, "close", None))
+    elif outcome.body is not None:
+        response.set_data(outcome.body)
+    if outcome.headers is not None:
+        response.headers = WerkzeugHeaders(outcome.headers)
+
+
+class _Stream:
+    """A streamed body through the rewriter; closing it closes the view's iterable."""
+
+    def __init__(self, chunks: Iterator[bytes], close: Callable[[], object] | None) -> None:
+        self._chunks = chunks
+        self._close = close
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._chunks
+
+    def close(self) -> None:
+        if self._close is not None:
+            self._close()
+
+
+def _has_validators(response: Response) -> bool:
+    return "ETag" in response.headers or "Last-Modified" in response.headers
+
+
+def _set_validators_aside(request: Any) -> None:
+    environ = request.environ
+    environ[_HELD] = {k: environ.pop(k) for k in CONDITIONAL_ENVIRON if k in environ}
+    for name in _CACHED_VALIDATORS:
+        request.__dict__.pop(name, None)
+
+
+def _restore_validators(request: Any, held: dict[str, str]) -> None:
+    request.environ.update(held)
+    for name in _CACHED_VALIDATORS:
+        request.__dict__.pop(name, None)
+
+
+def _response(reply: endpoint.Reply) -> Response:
+    from flask import current_app
+
+    response: Response = current_app.response_class(
+        reply.body, status=reply.status, headers=reply.headers
+    )
+    return response
+
+
+# --- the older integration ------------------------------------------------------------------
+
+
+def init_app(app: Flask, identity: IdentityLoader | None = None) -> None:
+    """Deprecated (use :class:`Reqio`): a hook that stores ``identity()`` in the environ for an
+    outer ``ReqioWSGIMiddleware``."""
+    warnings.warn(
+        "reqio_middleware.adapters.flask.init_app() is deprecated: use Reqio(app)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    _store_identity_after_requests(app, identity)
+
+
+def _store_identity_after_requests(app: Flask, identity: IdentityLoader | None) -> None:
     func = identity or flask_login_identity
-    app.extensions[_EXTENSION] = func
+    app.extensions[_LEGACY_EXTENSION] = func
 
     def store_reqio_identity(response: Response) -> Response:
         from flask import request
@@ -71,23 +314,29 @@ def init_app(app: Flask, identity: IdentityFunc | None = None) -> None:
 
 
 def request_resolver(app: Flask) -> Callable[[MutableMapping[str, Any]], Identity | None]:
-    """A resolver that reads what the hook stored, or asks ``identity()`` for the endpoint."""
+    """For the older integration: what the hook stored, or ``identity()`` for the endpoint."""
 
     def resolve(environ: MutableMapping[str, Any]) -> Identity | None:
         if IDENTITY_KEY in environ:
             return coerce_identity(environ[IDENTITY_KEY])
-        func: IdentityFunc = app.extensions.get(_EXTENSION, flask_login_identity)
+        func: IdentityLoader = app.extensions.get(_LEGACY_EXTENSION, flask_login_identity)
         with app.request_context(dict(environ)):
             return coerce_identity(func())
 
     return resolve
 
 
-def wrap(app: Flask, *, identity: IdentityFunc | None = None, **middleware_kwargs: Any) -> Flask:
-    """``init_app`` plus ``app.wsgi_app = ReqioWSGIMiddleware(app.wsgi_app, ...)``; returns app."""
+def wrap(app: Flask, *, identity: IdentityLoader | None = None, **middleware_kwargs: Any) -> Flask:
+    """Deprecated (use :class:`Reqio`): ``app.wsgi_app = ReqioWSGIMiddleware(app.wsgi_app)``
+    plus the hook; returns ``app``."""
     from reqio_middleware.wsgi import ReqioWSGIMiddleware
 
-    init_app(app, identity)
+    warnings.warn(
+        "reqio_middleware.adapters.flask.wrap() is deprecated: use Reqio(app)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    _store_identity_after_requests(app, identity)
     middleware_kwargs.setdefault("resolver", request_resolver(app))
     wrapped: Any = ReqioWSGIMiddleware(app.wsgi_app, **middleware_kwargs)  # type: ignore[arg-type,unused-ignore]
     app.wsgi_app = wrapped  # type: ignore[method-assign]

@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
+from reqio_middleware.core import nonblocking
 from reqio_middleware.identity import Identity, coerce_identity
 
 __all__ = ["default_identity", "make_user_resolver", "user_resolver"]
@@ -53,7 +54,9 @@ def make_user_resolver(to_identity: ToIdentity) -> Resolver:
     """A resolver that maps an authenticated ``scope["user"]`` with ``to_identity``.
 
     ``to_identity`` is called only for authenticated users and may return an ``Identity``, a
-    mapping or ``None``; an unauthenticated or missing user is anonymous.
+    mapping or ``None``; an unauthenticated or missing user is anonymous. The resolver is
+    called inline on the event loop, so ``to_identity`` must not block (no database query: map
+    what the authentication backend already loaded).
     """
 
     def resolve(scope: Scope) -> Identity | None:
@@ -63,7 +66,8 @@ def make_user_resolver(to_identity: ToIdentity) -> Resolver:
         return coerce_identity(to_identity(user))
 
     resolve.__name__ = resolve.__qualname__ = "user_resolver"
-    return resolve
+    # It reads what AuthenticationMiddleware already put in the scope: called inline, no thread.
+    return nonblocking(resolve)
 
 
 #: The resolver for Starlette's own ``BaseUser`` types (see :func:`default_identity`).

@@ -153,7 +153,7 @@ class Pages:
         return (
             f'<section class=switcher>\n<p>Signed in as: <strong id="server-user">'
             f"{html.escape(user.label)}</strong>. Switch user (cookie <code>{COOKIE}</code>): "
-            f"{links}</p>\n{self.user_card(user)}\n</section>"
+            f'{links}</p>\n<div id="user-card">{self.user_card(user)}</div>\n</section>'
         )
 
     def user_card(self, user: DemoUser) -> str:
@@ -216,18 +216,26 @@ class Pages:
 
     def spa(self, user: DemoUser) -> str:
         buttons = " ".join(
-            f'<button type=button data-sign-in="{key}">Sign in as {html.escape(u.label)}</button>'
+            f'<button type=button data-sign-in="{key}" data-sub="{html.escape(str(ident.sub))}"'
+            f' data-label="{html.escape(u.label)}">Sign in as {html.escape(u.label)}</button>'
             for key, u in DEMO_USERS.items()
-            if u.identity is not None
+            if (ident := u.identity) is not None
+        )
+        waiting = (
+            "Signed out: the widget has no identity. Sign in below."
+            if user.identity is None
+            else f"Signed in as {html.escape(user.label)}: the widget is checking its token\u2026"
         )
         body = (
             "<p>A single-page app signs in without reloading the page, so the tag in the HTML "
             "cannot carry the new user's token. After signing in, the page asks "
             f"<code>{TOKEN_PATH}</code> (answered by the middleware itself) through "
             f"<code>{TOKEN_PATH}.js</code> and hands the token to "
-            "<code>window.Reqio.identify(token)</code>.</p>\n"
+            "<code>window.Reqio.identify(token)</code>. The page's text follows the identity "
+            "the widget holds.</p>\n"
             f'<p>{buttons} <button type=button id="sign-out">Sign out</button></p>\n'
-            '<p id="spa-status" role=status>Waiting for you to sign in.</p>\n'
+            f'<p id="spa-status" role=status>{waiting}</p>\n'
+            '<p id="spa-step" class=step></p>\n'
             '<script src="/demo-static/spa.js" defer></script>'
         )
         return self.layout("/spa", user, "SPA: sign in after load", body)

@@ -195,12 +195,23 @@
     retries += 1;
   }
 
+  // Django's CSRF protection applies to the token view's POST: send its token from the
+  // csrftoken cookie, as Django documents for fetch(). Other frameworks ignore the header.
+  function requestHeaders() {
+    var headers = { Accept: "application/json" };
+    var match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+    if (match) {
+      headers["X-CSRFToken"] = decodeURIComponent(match[1]);
+    }
+    return headers;
+  }
+
   function fetchToken() {
     var startedAt = performance.now();
     return fetch(url, {
       method: "POST",
       credentials: "same-origin",
-      headers: { Accept: "application/json" },
+      headers: requestHeaders(),
     }).then(
       function (response) {
         if (response.status === 200) {

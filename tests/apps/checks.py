@@ -32,6 +32,11 @@ EDITED = {
     b"content-md5",
     b"repr-digest",
     b"content-digest",
+    b"x-accel-expires",  # always "0" on a token page: see reqio_middleware/cachefields.py
+    b"expires",
+    b"surrogate-control",
+    b"cdn-cache-control",
+    b"edge-control",
 }
 PER_RESPONSE = {b"date", b"server", b"transfer-encoding", b"connection", b"keep-alive"}
 

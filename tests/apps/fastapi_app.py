@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 
-from .common import PAGE, SETTINGS
+from .common import PAGE, PROJECT_ID, SETTINGS
 
 
 def build(wrapped: bool, resolver: Callable[..., Any] | None = None) -> FastAPI:
@@ -30,4 +30,18 @@ def build(wrapped: bool, resolver: Callable[..., Any] | None = None) -> FastAPI:
         from reqio_middleware import ReqioMiddleware
 
         app.add_middleware(ReqioMiddleware, resolver=resolver, **SETTINGS)
+    return app
+
+
+def misconfigured() -> FastAPI:
+    """The README's FastAPI set-up with no secret anywhere: the server must refuse to start."""
+    from reqio_middleware import ReqioMiddleware
+
+    app = FastAPI()
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"ok": "yes"}
+
+    app.add_middleware(ReqioMiddleware, project_id=PROJECT_ID)
     return app

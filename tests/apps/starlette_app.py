@@ -12,11 +12,17 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    PlainTextResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from .common import JSON_BODY, PAGE, SETTINGS, stream_chunks, user_from_scope
+from .common import JSON_BODY, PAGE, PROJECT_ID, SETTINGS, stream_chunks, user_from_scope
 
 STATIC_DIR = Path(__file__).parent / "static"
 BIG_PADDING = 300_000  # bigger than any sane look-ahead window: the body must stream
@@ -47,6 +53,10 @@ async def health(request: Request) -> Response:
     return PlainTextResponse("ok")
 
 
+async def file_page(request: Request) -> Response:
+    return FileResponse(STATIC_DIR / "index.html")
+
+
 def build(wrapped: bool, resolver: Callable[..., Any] | None = user_from_scope) -> Starlette:
     app = Starlette(
         routes=[
@@ -55,6 +65,7 @@ def build(wrapped: bool, resolver: Callable[..., Any] | None = user_from_scope) 
             Route("/bigstream", big_streamed),
             Route("/json", json_page),
             Route("/health", health),
+            Route("/file", file_page),
             Mount("/static", StaticFiles(directory=STATIC_DIR, html=True)),
         ]
     )
@@ -62,6 +73,16 @@ def build(wrapped: bool, resolver: Callable[..., Any] | None = user_from_scope) 
         from reqio_middleware import ReqioMiddleware
 
         app.add_middleware(ReqioMiddleware, resolver=resolver, **SETTINGS)
+    return app
+
+
+def misconfigured() -> Starlette:
+    """``add_middleware`` with no secret anywhere (a uvicorn ``--factory``): the server must
+    refuse to start, saying what to set, rather than answer 500s."""
+    from reqio_middleware import ReqioMiddleware
+
+    app = Starlette(routes=[Route("/health", health)])
+    app.add_middleware(ReqioMiddleware, project_id=PROJECT_ID)
     return app
 
 

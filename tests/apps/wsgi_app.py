@@ -32,15 +32,20 @@ def bare(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterabl
         big = path == "/bigstream"
         start_response("200 OK", [("Content-Type", "text/html")])
         return _stream(16_384 if big else 64, BIG_PADDING if big else 0)
-    if path == "/static/":
-        # A static file the way servers prefer it: wsgi.file_wrapper, validators, a length.
+    if path in ("/static/", "/file"):
+        # A static file the way servers prefer it: wsgi.file_wrapper, validators, a length;
+        # /static/ answers revalidations with 304, /file renders again (as FileResponse does).
         stat = INDEX.stat()
+        etag = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'
+        if path == "/static/" and environ.get("HTTP_IF_NONE_MATCH") == etag:
+            start_response("304 Not Modified", [("ETag", etag)])
+            return []
         start_response(
             "200 OK",
             [
                 ("Content-Type", "text/html; charset=utf-8"),
                 ("Content-Length", str(stat.st_size)),
-                ("ETag", f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'),
+                ("ETag", etag),
                 ("Last-Modified", formatdate(stat.st_mtime, usegmt=True)),
                 ("Accept-Ranges", "bytes"),
                 ("Cache-Control", "public, max-age=60"),

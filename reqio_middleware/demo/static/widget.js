@@ -6,6 +6,11 @@
  * widget it sends the token to /reqio-standin/verify (next to this file),
  * which checks it as Reqio's backend would (signature, audience, expiry), and
  * shows the verified claims with a live expiry countdown.
+ *
+ * Every change of what it holds is announced, so the page can follow the
+ * widget rather than its own idea of who is signed in: `window.Reqio.state`
+ * is the latest, and a `reqio:identity` event on `document` carries each one
+ * ({state: "checking" | "verified" | "none" | "error", claims, reason}).
  */
 (function () {
   "use strict";
@@ -43,6 +48,11 @@
     return "$" + (cents / 100).toFixed(2);
   }
 
+  function announce(detail) {
+    window.Reqio.state = detail;
+    document.dispatchEvent(new CustomEvent("reqio:identity", { detail: detail }));
+  }
+
   function show(state, build) {
     if (countdown !== null) {
       clearInterval(countdown);
@@ -64,12 +74,14 @@
     show("none", function (p) {
       p.appendChild(el("p", { class: "none" }, "no identity token: the visitor is anonymous"));
     });
+    announce({ state: "none", claims: null });
   }
 
   function showError(reason) {
     show("error", function (p) {
       p.appendChild(el("p", { class: "error" }, "token rejected: " + reason));
     });
+    announce({ state: "error", claims: null, reason: String(reason) });
   }
 
   function showClaims(result) {
@@ -105,6 +117,7 @@
       tick();
       countdown = setInterval(tick, 1000);
     });
+    announce({ state: "verified", claims: c });
   }
 
   function identify(token) {
@@ -116,6 +129,7 @@
     show("checking", function (p) {
       p.appendChild(el("p", {}, "checking the token\u2026"));
     });
+    announce({ state: "checking", claims: null });
     fetch(verifyUrl, {
       method: "POST",
       headers: { "Content-Type": "text/plain" },

@@ -1,54 +1,42 @@
-"""Django: store the signed-in ``request.user`` where the outer Reqio middleware reads it.
+"""The older Django integration: the identity stored for an outer ASGI/WSGI middleware.
 
-Reqio's middleware wraps the whole Django application (it has to see the finished HTML), so it
-cannot read ``request.user`` itself. This Django middleware, listed after
-``AuthenticationMiddleware``, stores the user's identity under ``"reqio.identity"`` of the WSGI
-environ (``request.META`` *is* the environ) or of the ASGI scope (``request.scope``); the outer
-middleware reads it from there once the response has started::
+Prefer :class:`~reqio_middleware.adapters.django.ReqioMiddleware` in ``MIDDLEWARE``: it rewrites
+inside Django's chain, so ``GZipMiddleware`` and ``ConditionalGetMiddleware`` work with it. This
+way remains for stacks where Django is one application among others behind one WSGI/ASGI
+middleware (the middleware then wraps the whole stack, not Django):
+``ReqioIdentityMiddleware``, listed after ``AuthenticationMiddleware``, stores the user's
+identity under ``"reqio.identity"`` of the WSGI environ (``request.META`` *is* the environ) or
+of the ASGI scope (``request.scope``), where the outer middleware reads it once the response
+has started::
 
-    # settings.py
-    MIDDLEWARE = [
-        ...,
-        "django.contrib.auth.middleware.AuthenticationMiddleware",
-        "reqio_middleware.adapters.django.ReqioIdentityMiddleware",
-        ...,
-    ]
-    REQIO_USER_IDENTITY = "myapp.reqio.identity"   # optional: user -> Identity / dict / None
+    MIDDLEWARE = [..., "django.contrib.auth.middleware.AuthenticationMiddleware",
+                  "reqio_middleware.adapters.django.ReqioIdentityMiddleware", ...]
 
     # wsgi.py
-    from django.core.wsgi import get_wsgi_application
-    from reqio_middleware import ReqioWSGIMiddleware
-    from reqio_middleware.adapters.django import user_resolver
     application = ReqioWSGIMiddleware(get_wsgi_application(),
                                       resolver=user_resolver, token_path="/_reqio/token")
-
     # asgi.py
-    from django.core.asgi import get_asgi_application
-    from reqio_middleware import ReqioMiddleware
-    from reqio_middleware.adapters.django import async_user_resolver
     application = ReqioMiddleware(get_asgi_application(),
                                   resolver=async_user_resolver, token_path="/_reqio/token")
 
 ``resolver=`` is only needed for the token endpoint: the endpoint answers before Django runs, so
-those resolvers read the user from the session themselves (the same way Django's session and
-authentication middleware do). For rewritten pages they return what
-``ReqioIdentityMiddleware`` stored and never touch the session again. Without a token endpoint,
-leave ``resolver`` out.
-
-The identity is computed after the view, so a view that logs the user in (``login()``) gets the
-new user's token on the page it renders.
+those resolvers read the user from the session themselves. For rewritten pages they return what
+``ReqioIdentityMiddleware`` stored. The outer middleware must sit inside any compression
+middleware of the outer stack, and Django's own ``GZipMiddleware`` cannot be used with it.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 
 from reqio_middleware.adapters import IDENTITY_KEY
-from reqio_middleware.identity import Identity, coerce_identity
+from reqio_middleware.identity import Identity
+
+from .identity import default_identity, identity_for
 
 __all__ = [
     "ReqioIdentityMiddleware",
@@ -58,35 +46,9 @@ __all__ = [
     "user_resolver",
 ]
 
-ToIdentity = Callable[[Any], "Identity | Mapping[str, Any] | None"]
-
-# Stored for anonymous users by nothing; this marks "Django ran and found no user" so the
-# resolvers do not redo the session lookup for anonymous pages.
+# Stored for anonymous users: "Django ran and found no user", so the resolvers do not redo the
+# session lookup for anonymous pages.
 _ANONYMOUS = "reqio.anonymous"
-
-
-def default_identity(user: Any) -> Identity:
-    """``sub`` is the primary key (as a string), ``email`` the user's email when it has one."""
-    email = getattr(user, "email", None)
-    return Identity(sub=str(user.pk), email=email if isinstance(email, str) and email else None)
-
-
-def _to_identity() -> ToIdentity:
-    from django.conf import settings  # type: ignore[import-untyped,unused-ignore]
-    from django.utils.module_loading import import_string  # type: ignore[import-untyped,unused-ignore]
-
-    path = getattr(settings, "REQIO_USER_IDENTITY", None)
-    if not path:
-        return default_identity
-    func: ToIdentity = import_string(path) if isinstance(path, str) else path
-    return func
-
-
-def identity_for(user: Any) -> Identity | None:
-    """The identity of ``user`` through ``settings.REQIO_USER_IDENTITY``; anonymous is ``None``."""
-    if user is None or not getattr(user, "is_authenticated", False):
-        return None
-    return coerce_identity(_to_identity()(user))
 
 
 def _store(request: Any, identity: Identity | None) -> None:

@@ -1,0 +1,135 @@
+"""Inputs built to make a tag scanner slow, next to a normal page, for the C and Python scanners.
+
+Each is about 1 MB (the 100k widget tags are what 100k tags weigh), rewritten whole and in
+64 KiB chunks. A scanner that backtracks, rescans held bytes or restarts at every ``<script``
+shows here as a rate far below the normal page's; a linear one stays within a small factor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pages import CHUNK, PROJECT_ID, WIDGET_SRC, WIDGET_TAG, chunks, make_page
+from report import NOTES, fmt_rate, fmt_size, row, skipped, verdict
+from scanners import c_available, scanner
+from timing import Timer
+
+SIZE = 1_000_000
+#: Targets for the slowest case, whole or streamed.
+TARGET = {"C": 100e6, "Python": 10e6}
+#: Attribute sizes of the held tag fed one byte at a time: small, since each byte is a call.
+ONE_BYTE_SIZES = (4_000, 16_000)
+
+
+def _fill(head: bytes, unit: bytes, tail: bytes, size: int = SIZE) -> bytes:
+    n = max(1, (size - len(head) - len(tail)) // len(unit))
+    return head + unit * n + tail
+
+
+def cases() -> dict[str, bytes]:
+    """Name -> document; every one ends with a real widget tag, which must be stamped once."""
+    widget = WIDGET_TAG.encode()
+    end = b"\n" + widget + b"\n</body></html>"
+    return {
+        "normal page": make_page(SIZE, "end"),
+        "'<script ' in JS string text": _fill(
+            b'<script>var s = "', b"<script ", b'";</script>' + end
+        ),
+        "'<script ' in an attribute": _fill(b'<div title="', b"<script ", b'">x</div>' + end),
+        "'<script ' in a comment": _fill(b"<!-- ", b"<script ", b" -->" + end),
+        "unclosed comment": _fill(b"<p>x</p><!-- ", b"<p>text <b>bold</b></p>\n", end),
+        "unclosed attribute quote": _fill(b'<div title="', b"<p>text <script src=x></p>\n", end),
+        "<script><!--<script> nesting": _fill(b"", b"<script><!--<script>", b"</script>" + end),
+        "100k widget tags": widget * 100_000,
+    }
+
+
+def _expected_tokens(name: str) -> int | None:
+    """Stamps the output must hold; ``None`` where only C and Python agreeing is checked."""
+    # Inside an unclosed comment or quote the final widget is not a tag; after the nesting
+    # the tokenizer is in double-escaped script text, where it is not a tag either.
+    return {
+        "100k widget tags": 100_000,
+        "unclosed comment": 0,
+        "unclosed attribute quote": 0,
+        "<script><!--<script> nesting": None,
+    }.get(name, 1)
+
+
+def bench_adversarial(timer: Timer, token: str) -> None:
+    from reqio_middleware.rewriter import HTMLRewriter, rewrite_html
+
+    kinds = ["C", "Python"] if c_available() else ["Python"]
+    if "C" not in kinds:
+        skipped("adversarial", "C scanner", "the C extension is not built")
+    tok = token.encode()
+    for name, doc in cases().items():
+        parts = chunks(doc, CHUNK)
+
+        def whole(doc: bytes = doc) -> bytes:
+            return rewrite_html(doc, token, project_id=PROJECT_ID)
+
+        def streamed(parts: list[bytes] = parts) -> bytes:
+            return _stream(HTMLRewriter(token, project_id=PROJECT_ID), parts)
+
+        cells, worst, outputs = [], {}, []
+        for kind in kinds:
+            with scanner(kind):
+                out = whole()
+                outputs += [out, streamed()]
+                t = timer.compare({"whole": whole, "stream": streamed})
+            worst[kind] = len(doc) / max(t.values())
+            cells.append(
+                f"{kind} whole {fmt_rate(len(doc), t['whole'])}, "
+                f"64 KiB {fmt_rate(len(doc), t['stream'])}"
+            )
+        expected = _expected_tokens(name)
+        stamped = outputs[0].count(tok)
+        if any(o != outputs[0] for o in outputs) or expected not in (None, stamped):
+            NOTES.append(f"WRONG OUTPUT on adversarial {name!r} (scanners or splits disagree)")
+        checks = [
+            verdict(rate >= TARGET[k], f"{k} ≥ {TARGET[k] / 1e6:.0f} MB/s")
+            for k, rate in worst.items()
+        ]
+        row(
+            "adversarial", f"{name}, {fmt_size(len(doc))}", " · ".join(cells), "", "; ".join(checks)
+        )
+    _one_byte_row(timer, token, kinds)
+
+
+def _stream(rw: object, parts: list[bytes]) -> bytes:
+    feed: Callable[[bytes], bytes] = rw.feed  # type: ignore[attr-defined]
+    out = [feed(p) for p in parts]
+    out.append(rw.close())  # type: ignore[attr-defined]
+    return b"".join(out)
+
+
+def _one_byte_row(timer: Timer, token: str, kinds: list[str]) -> None:
+    """A widget tag with a long attribute, fed one byte at a time, so it is held throughout.
+
+    Two sizes, four times apart: with work linear in the bytes the rate is the same at both;
+    a rate four times lower at the larger size means each byte rescans what is held.
+    """
+    from reqio_middleware.rewriter import HTMLRewriter, rewrite_html
+
+    cells, growth = [], []
+    for kind in kinds:
+        rates = []
+        for size in ONE_BYTE_SIZES:
+            pad = b"x" * size
+            doc = b'<p>a</p><script src="' + WIDGET_SRC.encode() + b'" data-pad="' + pad + b'">'
+            parts = [doc[i : i + 1] for i in range(len(doc))]
+            with scanner(kind):
+                if _stream(HTMLRewriter(token), parts) != rewrite_html(doc, token):
+                    NOTES.append(f"WRONG OUTPUT: 1-byte stream of a held tag ({kind})")
+                t = timer(lambda parts=parts: _stream(HTMLRewriter(token), parts))
+            rates.append(len(doc) / t)
+            cells.append(f"{kind} {fmt_size(len(doc))} {fmt_rate(len(doc), t)}")
+        growth.append(f"{kind} {rates[0] / rates[1]:.1f}x slower per byte at 4x the size")
+    row(
+        "adversarial",
+        "held widget tag fed 1 byte at a time (one feed() per byte)",
+        " · ".join(cells),
+        "",
+        "; ".join(growth) + " (1.0x = linear)",
+    )

@@ -1,0 +1,219 @@
+"""``ReqioMiddleware`` for Django's ``MIDDLEWARE``: stamps the widget tag inside Django's chain.
+
+Listed after ``AuthenticationMiddleware`` (it reads ``request.user``) and after any compression
+middleware such as ``GZipMiddleware`` (listed later means inner: it sees the page before it is
+compressed, and the compressed page carries the token). Sync and async capable: under an async
+stack no thread is used unless ``REQIO_USER_IDENTITY`` is a sync function.
+
+Every response rule is the request core's (:mod:`reqio_middleware.core`), as for the ASGI and
+WSGI middlewares: only HTML that could be rewritten and that carries an identity is touched,
+the user is looked up only for those, and the header edits are the same. A HEAD is treated as
+its GET, since Django renders the same body for it and the server drops it: the HEAD's headers
+are then exactly the GET's.
+
+Revalidation: an anonymous copy of a page may be in the browser's cache with its ``ETag``.
+For a signed-in conditional GET the ``If-None-Match``/``If-Modified-Since`` headers are set
+aside while the view and the middleware inside this one run, so neither the view's ``@condition``
+nor an inner ``ConditionalGetMiddleware`` can answer 304; a stamped page carries no validators,
+so an outer ``ConditionalGetMiddleware`` cannot either. A response that is not stamped gets
+its revalidation back: the headers are restored and the 304 is computed here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.http.response import ResponseHeaders  # type: ignore[import-untyped,unused-ignore]
+from django.middleware.csrf import get_token  # type: ignore[import-untyped,unused-ignore]
+from django.utils.cache import get_conditional_response  # type: ignore[import-untyped,unused-ignore]
+from django.utils.http import parse_http_date_safe  # type: ignore[import-untyped,unused-ignore]
+
+from reqio_middleware.adapters._responses import Outcome, ResponseDriver, stream_async, stream_sync
+from reqio_middleware.core import CONDITIONAL_ENVIRON, Core
+from reqio_middleware.identity import Identity
+from reqio_middleware.policy import PASS_ACTION
+
+from .conf import reqio_debug, reqio_settings, user_identity_function
+from .identity import Lookup, aidentity_of, forget_anonymous_lookup, identity_of
+
+__all__ = ["ReqioMiddleware"]
+
+logger = logging.getLogger("reqio_middleware")
+
+_ENCODED_HINT = (
+    "reqio: a signed-in user's HTML page reached reqio_middleware.adapters.django."
+    "ReqioMiddleware compressed (Content-Encoding: %s) and went out without a token. List "
+    "ReqioMiddleware after the compression middleware (GZipMiddleware) in MIDDLEWARE, so that "
+    "it sees the page before it is compressed. This warning is logged once."
+)
+
+
+class ReqioMiddleware:
+    """Gives the Reqio widget tag on ``request.user``'s pages a signed identity token."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[Any], Any]) -> None:
+        self.get_response = get_response
+        settings = reqio_settings()  # ImproperlyConfigured naming the setting
+        user_identity_function()  # an unimportable REQIO_USER_IDENTITY fails now, too
+        core = Core(settings, encoded_hint=_ENCODED_HINT, debug=reqio_debug())
+        self.driver = ResponseDriver(core)
+        self.async_mode = iscoroutinefunction(get_response)
+        if self.async_mode:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: Any) -> Any:
+        if self.async_mode:
+            return self.__acall__(request)
+        held = None
+        if _is_conditional(request) and self._identity(request)[0] is not None:
+            held = _set_validators_aside(request)
+        response = self.get_response(request)
+        classified, headers = self._classify(request, response)
+        if classified is None:
+            return self._untouched(request, response, held)
+        identity, failed = (None, False)
+        if classified[0] is not PASS_ACTION:
+            identity, failed = self._identity(request)
+        return self._finish(request, response, classified, headers, identity, failed, held)
+
+    async def __acall__(self, request: Any) -> Any:
+        held = None
+        if _is_conditional(request) and (await self._aidentity(request))[0] is not None:
+            held = _set_validators_aside(request)
+        response = await self.get_response(request)
+        classified, headers = self._classify(request, response)
+        if classified is None:
+            return self._untouched(request, response, held)
+        identity, failed = (None, False)
+        if classified[0] is not PASS_ACTION:
+            identity, failed = await self._aidentity(request)
+        return self._finish(request, response, classified, headers, identity, failed, held)
+
+    def _classify(self, request: Any, response: Any) -> tuple[Any, list[tuple[str, str]]]:
+        headers = list(response.items())
+        return self.driver.needs_identity(_method(request), response.status_code, headers), headers
+
+    def _identity(self, request: Any) -> tuple[Identity | None, bool]:
+        lookup = Lookup(request)
+        try:
+            identity, failed = identity_of(request), False
+        except Exception as exc:
+            _lookup_failed(exc)
+            identity, failed = None, True
+        if identity is None:
+            forget_anonymous_lookup(request, lookup)
+        return identity, failed
+
+    async def _aidentity(self, request: Any) -> tuple[Identity | None, bool]:
+        lookup = Lookup(request)
+        try:
+            identity, failed = await aidentity_of(request), False
+        except Exception as exc:
+            _lookup_failed(exc)
+            identity, failed = None, True
+        if identity is None:
+            forget_anonymous_lookup(request, lookup)
+        return identity, failed
+
+    def _finish(
+        self,
+        request: Any,
+        response: Any,
+        classified: Any,
+        headers: list[tuple[str, str]],
+        identity: Identity | None,
+        failed: bool,
+        held: dict[str, str] | None,
+    ) -> Any:
+        if held is not None:
+            _restore_validators(request, held)
+        try:
+            outcome = self.driver.decide(
+                _method(request),
+                classified,
+                headers,
+                identity,
+                failed,
+                streaming=response.streaming,
+                body=lambda: response.content,
+                where=f"{request.method} {request.path}",
+            )
+            _apply(response, outcome)
+        except Exception as exc:  # never a 500 because of us
+            logger.error(
+                "reqio: could not stamp the page, it goes out without a token: %s: %s",
+                type(exc).__name__,
+                exc,
+                exc_info=exc,
+            )
+            return self._untouched(request, response, held)
+        if outcome.stamped:
+            get_token(request)  # the CSRF cookie the browser helper's POST needs
+            return response
+        return self._untouched(request, response, held)
+
+    @staticmethod
+    def _untouched(request: Any, response: Any, held: dict[str, str] | None) -> Any:
+        if held is None:
+            return response
+        _restore_validators(request, held)
+        return _revalidate(request, response)
+
+
+def _method(request: Any) -> str:
+    # A HEAD is decided as its GET: Django renders its body, the server drops it.
+    method: str = request.method
+    return "GET" if method == "HEAD" else method
+
+
+def _apply(response: Any, outcome: Outcome) -> None:
+    if outcome.page is not None:
+        content = response.streaming_content
+        stream = stream_async if response.is_async else stream_sync
+        response.streaming_content = stream(outcome.page, content)
+    elif outcome.body is not None:
+        response.content = outcome.body
+    if outcome.headers is not None:
+        response.headers = ResponseHeaders(dict(outcome.headers))
+
+
+def _lookup_failed(exc: Exception) -> None:
+    logger.error(
+        "reqio: finding the identity of request.user raised %s: %s; "
+        "the response goes out without a token",
+        type(exc).__name__,
+        exc,
+        exc_info=exc,
+    )
+
+
+def _is_conditional(request: Any) -> bool:
+    meta = request.META
+    return request.method in ("GET", "HEAD") and any(name in meta for name in CONDITIONAL_ENVIRON)
+
+
+def _set_validators_aside(request: Any) -> dict[str, str]:
+    held = {name: request.META.pop(name) for name in CONDITIONAL_ENVIRON if name in request.META}
+    request.__dict__.pop("headers", None)  # request.headers is cached from META
+    return held
+
+
+def _restore_validators(request: Any, held: dict[str, str]) -> None:
+    request.META.update(held)
+    request.__dict__.pop("headers", None)
+
+
+def _revalidate(request: Any, response: Any) -> Any:
+    """The 304 the view (or an inner ConditionalGetMiddleware) would have given."""
+    etag = response.get("ETag")
+    last_modified = response.get("Last-Modified")
+    modified = parse_http_date_safe(last_modified) if last_modified else None
+    if not etag and modified is None:
+        return response
+    return get_conditional_response(request, etag=etag, last_modified=modified, response=response)

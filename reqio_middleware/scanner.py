@@ -82,6 +82,7 @@ class HTMLRewriter:
         "_missed",
         "_offset",
         "_own_end",
+        "_path",
         "_pending",
         "_prefix",
         "_raw_end",
@@ -113,6 +114,8 @@ class HTMLRewriter:
         self._drain: _TagDrain | None = None
         self._held = b""
         self._trace = trace
+        # The C scanner passes over scripts that cannot be the widget; a trace sees them all.
+        self._path = self._matcher.path if trace is None else b""
         self._tree = foreign.Tree()
         self._missed: str | None = None
         self._prefix = b""  # the first PRESCAN_BYTES, until the encoding guards are decided
@@ -216,133 +219,18 @@ class HTMLRewriter:
     def _scan(self, buf: bytes, final: bool, stop: int = -1) -> tuple[list[bytes], int]:
         """Tokenize ``buf``; the output pieces, and where the bytes to keep begin.
 
-        With ``stop``, tokenizing ends at the first point at or past it (whole-document use:
-        nothing beyond the last candidate needs a tokenizer).
+        Each state's step reads from ``pos`` and returns (pos, emit, hold): ``emit`` is where
+        unwritten output begins, ``hold`` where the bytes kept for the next chunk begin (the
+        end of ``buf`` while the step could go on). With ``stop``, tokenizing ends at the first
+        point at or past it (whole-document use: nothing beyond the last candidate matters).
         """
         out: list[bytes] = []
         n = len(buf)
         pos = emit = 0
         hold = n
-        # The C scanner passes over scripts that cannot be the widget; a trace sees them all.
-        path = self._matcher.path if self._trace is None else b""
-        while pos < n:
-            if stop != -1 and pos >= stop:
-                break
-            st = self._state
-            if st == _DATA and not self._tree.html_content:
-                if self._tree.unsure is not None:
-                    self._state = _UNSURE
-                    continue
-                pos, emit, hold = self._tree_data(buf, pos, final, out, emit)
-                if hold != n:
-                    break
-            elif st == _DATA:
-                pos = tokenizer._scan_data(buf, pos, path)
-                if pos >= n:
-                    break
-                # buf[pos] == '<' and what follows is a comment, a tokenizer-switching
-                # start tag, or something the buffer cuts short.
-                if buf.startswith(b"<!--", pos):
-                    nxt = buf[pos + 4 : pos + 6]
-                    if nxt[:1] == b">" or nxt == b"->":  # <!--> and <!---> end at once
-                        pos += 5 if nxt[:1] == b">" else 6
-                        continue
-                    if not final and nxt in (b"", b"-"):  # '<!--' cut short: wait
-                        hold = pos
-                        break
-                    self._state = _COMMENT
-                    pos += 4
-                    continue
-                special = _SPECIAL_OPEN.match(buf, pos)
-                if special is not None and special.group(1).lower() in tags.TREE_STOPS:
-                    pos, hold = self._tree_start(buf, pos, special.end(), final)
-                    if hold != n:
-                        break
-                    continue
-                if special is not None:
-                    pos, emit, hold = self._start_tag(buf, pos, special.group(1), final, out, emit)
-                    if hold != n:
-                        break
-                    continue
-                following = buf[pos + 1 : pos + 2]
-                if not final and n - pos < 4 and b"<!--".startswith(buf[pos:]):
-                    hold = pos  # '<!' or '<!-' at the very end: a comment or not?
-                    break
-                if following in (b"!", b"?") or (
-                    following == b"/" and pos + 2 < n and not _is_alpha(buf[pos + 2])
-                ):
-                    self._state = _BOGUS  # bogus comment or doctype: ends at the next '>'
-                    pos += 2
-                    continue
-                if following == b"/" and pos + 2 < n:  # end tag cut by the buffer
-                    self._drain = _TagDrain(_TagDrain.TAGNAME, _DATA, b"")
-                    self._state = _DRAIN
-                    pos += 2
-                    continue
-                if following and _is_alpha(following[0]):
-                    name_end = _RUN_TAG_NAME.match(buf, pos + 1).end()  # type: ignore[union-attr]
-                    could_be_special = name_end == n and any(
-                        raw.startswith(buf[pos + 1 : name_end].lower()) for raw in _STOP_NAMES
-                    )
-                    if not could_be_special or n - pos > MAX_TAG_BYTES:
-                        self._drain = _TagDrain(_TagDrain.TAGNAME, _DATA, b"")
-                        self._state = _DRAIN
-                        pos += 1
-                        continue
-                # '<' or '</' or a possible raw-text tag name at the very end: wait for more
-                if final:
-                    pos = n
-                else:
-                    hold = pos
-                break
-            elif st == _COMMENT:
-                m = _COMMENT_END.search(buf, pos)
-                if m is None:
-                    hold = max(pos, n - 3)
-                    break
-                pos = m.end()
-                self._state = _DATA
-            elif st == _BOGUS:
-                gt = buf.find(b">", pos)
-                if gt == -1:
-                    break
-                pos = gt + 1
-                self._state = _DATA
-            elif st == _SCRIPT:
-                pos, hold = self._script_data(buf, pos, n)
-                if hold != n:
-                    break
-            elif st == _RAW:
-                assert self._raw_end is not None
-                m = self._raw_end.search(buf, pos)
-                if m is None:
-                    hold = max(pos, n - 11)
-                    break
-                pos = m.start()
-                self._state = _DATA
-            elif st == _HELD:
-                pos, emit, hold = self._resume_tag(buf, final, out, emit)
-                if hold != n:
-                    break
-            elif st == _CDATA:
-                end = buf.find(b"]]>", pos)
-                if end == -1:
-                    hold = max(pos, n - 2)
-                    break
-                pos = end + 3
-                self._state = _DATA
-            elif st == _UNSURE:
-                self._look_for_missed(buf, pos)
-                break
-            elif st == _DRAIN:
-                assert self._drain is not None
-                end = self._drain.run(buf, pos)
-                if end == -1:
-                    break
-                pos = end
-                self._enter(self._drain.after, self._drain.after_name)
-                self._drain = None
-            else:  # _PLAINTEXT: the rest of the document is text
+        while pos < n and (stop == -1 or pos < stop):
+            pos, emit, hold = _STEPS[self._state](self, buf, pos, final, out, emit)
+            if hold != n:
                 break
         if final:
             hold = n
@@ -350,6 +238,132 @@ class HTMLRewriter:
             hold = min(hold, max(pos, emit))
         out.append(buf[emit:hold])
         return out, hold
+
+    # --- one step per state: (buf, pos, final, out, emit) -> (pos, emit, hold) ---------------
+
+    def _step_data(
+        self, buf: bytes, pos: int, final: bool, out: list[bytes], emit: int
+    ) -> tuple[int, int, int]:
+        """The data state: in bulk (C or pattern) in HTML content, tag by tag elsewhere."""
+        n = len(buf)
+        if not self._tree.html_content:
+            if self._tree.unsure is not None:
+                self._state = _UNSURE
+                return pos, emit, n
+            return self._tree_data(buf, pos, final, out, emit)
+        pos = tokenizer._scan_data(buf, pos, self._path)
+        if pos >= n:
+            return n, emit, n
+        # buf[pos] == '<' and what follows is a comment, a tokenizer-switching or tree-stop
+        # start tag, or something the buffer cuts short.
+        if buf.startswith(b"<!--", pos):
+            return self._open_comment(buf, pos, final, emit)
+        special = _SPECIAL_OPEN.match(buf, pos)
+        if special is not None and special.group(1).lower() in tags.TREE_STOPS:
+            pos, hold = self._tree_start(buf, pos, special.end(), final)
+            return pos, emit, hold
+        if special is not None:
+            return self._start_tag(buf, pos, special.group(1), final, out, emit)
+        return self._lt_at_stop(buf, pos, final, emit)
+
+    def _open_comment(self, buf: bytes, pos: int, final: bool, emit: int) -> tuple[int, int, int]:
+        n = len(buf)
+        if not final and buf[pos + 4 : pos + 6] in (b"", b"-"):  # '<!--' cut short: wait
+            return pos, emit, pos
+        return self._comment_open(buf, pos, final), emit, n
+
+    def _lt_at_stop(self, buf: bytes, pos: int, final: bool, emit: int) -> tuple[int, int, int]:
+        """A '<' where the bulk run stopped that is no comment or special tag: something
+        the end of the buffer cuts short (bogus comment, end tag, a tag name that may still
+        become a special one), or an ordinary tag cut by it, which is drained."""
+        n = len(buf)
+        following = buf[pos + 1 : pos + 2]
+        if not final and n - pos < 4 and b"<!--".startswith(buf[pos:]):
+            return pos, emit, pos  # '<!' or '<!-' at the very end: a comment or not?
+        if following in (b"!", b"?") or (
+            following == b"/" and pos + 2 < n and not _is_alpha(buf[pos + 2])
+        ):
+            self._state = _BOGUS  # bogus comment or doctype: ends at the next '>'
+            return pos + 2, emit, n
+        if following == b"/" and pos + 2 < n:  # end tag cut by the buffer
+            self._drain_tag(_DATA)
+            return pos + 2, emit, n
+        if following and _is_alpha(following[0]):
+            name_end = _RUN_TAG_NAME.match(buf, pos + 1).end()  # type: ignore[union-attr]
+            could_be_special = name_end == n and any(
+                raw.startswith(buf[pos + 1 : name_end].lower()) for raw in _STOP_NAMES
+            )
+            if not could_be_special or n - pos > MAX_TAG_BYTES:
+                self._drain_tag(_DATA)
+                return pos + 1, emit, n
+        # '<' or '</' or a possible special tag name at the very end: wait for more
+        return (n, emit, n) if final else (pos, emit, pos)
+
+    def _drain_tag(self, after: int) -> None:
+        self._drain = _TagDrain(_TagDrain.TAGNAME, after, b"")
+        self._state = _DRAIN
+
+    def _step_comment(
+        self, buf: bytes, pos: int, final: bool, out: list[bytes], emit: int
+    ) -> tuple[int, int, int]:
+        m = _COMMENT_END.search(buf, pos)
+        if m is None:
+            return pos, emit, max(pos, len(buf) - 3)
+        self._state = _DATA
+        return m.end(), emit, len(buf)
+
+    def _step_bogus(
+        self, buf: bytes, pos: int, final: bool, out: list[bytes], emit: int
+    ) -> tuple[int, int, int]:
+        gt = buf.find(b">", pos)
+        if gt == -1:
+            return len(buf), emit, len(buf)
+        self._state = _DATA
+        return gt + 1, emit, len(buf)
+
+    def _step_script(
+        self, buf: bytes, pos: int, final: bool, out: list[bytes], emit: int
+    ) -> tuple[int, int, int]:
+        pos, hold = self._script_data(buf, pos, len(buf))
+        return pos, emit, hold
+
+    def _step_raw(
+        self, buf: bytes, pos: int, final: bool, out: list[bytes], emit: int
+    ) -> tuple[int, int, int]:
+        assert self._raw_end is not None
+        m = self._raw_end.search(buf, pos)
+        if m is None:
+            return pos, emit, max(pos, len(buf) - 11)
+        self._state = _DATA
+        return m.start(), emit, len(buf)
+
+    def _step_cdata(
+        self, buf: bytes, pos: int, final: bool, out: list[bytes], emit: int
+    ) -> tuple[int, int, int]:
+        end = buf.find(b"]]>", pos)
+        if end == -1:
+            return pos, emit, max(pos, len(buf) - 2)
+        self._state = _DATA
+        return end + 3, emit, len(buf)
+
+    def _step_rest(
+        self, buf: bytes, pos: int, final: bool, out: list[bytes], emit: int
+    ) -> tuple[int, int, int]:
+        """Plaintext, or after a give-up: the rest of the document passes through."""
+        if self._state == _UNSURE:
+            self._look_for_missed(buf, pos)
+        return len(buf), emit, len(buf)
+
+    def _step_drain(
+        self, buf: bytes, pos: int, final: bool, out: list[bytes], emit: int
+    ) -> tuple[int, int, int]:
+        assert self._drain is not None
+        end = self._drain.run(buf, pos)
+        if end == -1:
+            return len(buf), emit, len(buf)
+        self._enter(self._drain.after, self._drain.after_name)
+        self._drain = None
+        return end, emit, len(buf)
 
     def _tree_data(
         self, buf: bytes, pos: int, final: bool, out: list[bytes], emit: int
@@ -394,14 +408,14 @@ class HTMLRewriter:
     def _hold_tag(self, buf: bytes, lt: int, name_end: int, kind: int) -> None:
         """Keep an incomplete start tag from ``lt`` for the next chunk. The tag states run
         over it from the next chunk on, resumable, so that each byte is read once by them
-        (_resume_tag); a whole document, which has no next chunk, never pays for them."""
+        (_step_held); a whole document, which has no next chunk, never pays for them."""
         self._drain = _TagDrain(_TagDrain.TAGNAME, _RAW if kind == _HELD_SCRIPT else _DATA, b"")
         self._held_scanned = name_end - lt
         self._held_kind = kind
         self._state = _HELD
 
-    def _resume_tag(
-        self, buf: bytes, final: bool, out: list[bytes], emit: int
+    def _step_held(
+        self, buf: bytes, pos: int, final: bool, out: list[bytes], emit: int
     ) -> tuple[int, int, int]:
         """The held start tag at ``buf[0]`` with more bytes after it. (pos, emit, hold)."""
         assert self._drain is not None
@@ -592,3 +606,18 @@ class HTMLRewriter:
                     return m.start(), n
             else:  # '<script' + delimiter inside escaped script data
                 self._script, pos = _SCRIPT_DBL, m.end()
+
+
+_Step = Callable[[HTMLRewriter, bytes, int, bool, list[bytes], int], tuple[int, int, int]]
+_STEPS: dict[int, _Step] = {
+    _DATA: HTMLRewriter._step_data,
+    _COMMENT: HTMLRewriter._step_comment,
+    _BOGUS: HTMLRewriter._step_bogus,
+    _RAW: HTMLRewriter._step_raw,
+    _SCRIPT: HTMLRewriter._step_script,
+    _PLAINTEXT: HTMLRewriter._step_rest,
+    _UNSURE: HTMLRewriter._step_rest,
+    _DRAIN: HTMLRewriter._step_drain,
+    _CDATA: HTMLRewriter._step_cdata,
+    _HELD: HTMLRewriter._step_held,
+}

@@ -16,7 +16,7 @@ from conftest import IN_CI, ROOT_DIR
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reqio_middleware import HTMLRewriter, rewrite_html, rewriter, tokenizer
+from reqio_middleware import HTMLRewriter, rewrite_html, rewriter, tags, tokenizer
 from reqio_middleware.rewriter import MAX_TAG_BYTES, WidgetSource, explain, find_widget
 
 _C_SCAN_DATA = tokenizer._scan_data  # before any test swaps in the pattern
@@ -828,3 +828,21 @@ def test_scanner_names_the_one_in_use() -> None:
     expected = "Python" if tokenizer._MISSING_C is not None else "C"
     assert expected == rewriter.SCANNER
     assert (rewriter.SCANNER == "C") == (tokenizer._scan_data_pattern is not _C_SCAN_DATA)
+
+
+def test_the_c_header_is_generated_from_the_tag_table() -> None:
+    """``_tags.h`` is the C scanner's copy of ``tags.py``: regenerate it when the table changes
+    (``python -m reqio_middleware.tags > reqio_middleware/_tags.h``)."""
+    places = [Path(tags.__file__).with_name("_tags.h"), ROOT_DIR / "reqio_middleware" / "_tags.h"]
+    header = next((place for place in places if place.is_file()), None)
+    if header is None:
+        pytest.skip("no C sources beside this install (a wheel carries none)")
+    assert header.read_text() == tags.c_header()
+    for name in tags.HTML_STOPS:
+        assert f'NAME("{name.decode()}")' in header.read_text()
+
+
+def test_the_python_scanner_stops_at_every_name_of_the_table() -> None:
+    for name in tags.HTML_STOPS:
+        doc = b"<p>a</p><" + name.upper() + b" x=1>"
+        assert tokenizer._scan_data_pattern(doc, 0) == len(b"<p>a</p>"), name

@@ -7,11 +7,11 @@ Attributes are read as the tokenizer reads them (first of duplicates wins); the 
 from __future__ import annotations
 
 import functools
-import html
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from . import foreign
+from .charrefs import decode_attribute
 from .tokenizer import _ATTR, _may_be_widget
 from .urlmatch import WidgetSource
 
@@ -100,7 +100,7 @@ class _Matcher:
             pid = _first(attrs, b"data-project-id")
             if pid is None or pid.value is None:
                 return "no data-project-id"
-            if html.unescape(pid.value.decode("utf-8", "replace")) != self.project_id:
+            if decode_attribute(pid.value.decode("utf-8", "replace")) != self.project_id:
                 return "other project"
         return None
 

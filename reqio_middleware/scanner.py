@@ -17,7 +17,8 @@ import re
 from collections.abc import Callable
 
 from . import foreign, tags, tokenizer
-from .matcher import MAX_TAG_BYTES, TagReport, _attributes, _lookup, _matcher_for
+from .charrefs import decode_attribute
+from .matcher import MAX_TAG_BYTES, TagReport, _attributes, _first, _lookup, _matcher_for
 from .stamp import _encode_token, _stamp
 from .tokenizer import (
     _COMMENT_END,
@@ -31,7 +32,7 @@ from .tokenizer import (
     _is_alpha,
     _TagDrain,
 )
-from .urlmatch import DEFAULT_WIDGET_SRC
+from .urlmatch import DEFAULT_WIDGET_SRC, resolve
 
 __all__ = ["HTMLRewriter", "TokenSource"]
 
@@ -46,7 +47,11 @@ _CONTEXTS = {
     _HELD: "inside another tag (an attribute value)",
     _CDATA: "inside a CDATA section (SVG/MathML)",
 }
-_HELD_SCRIPT, _HELD_TREE = range(2)  # a held <script> in HTML content, a tag the tree sees
+_HELD_SCRIPT, _HELD_TREE = range(2)
+_TREE_OR_BASE = tags.TREE_STOPS | {tags.BASE}
+#: An end tag in foreign content or a select whose name runs on longer than this (with its
+#: '</') is given up on: the name is held until it ends, and no element name is that long.
+_MAX_END_NAME = 66  # a held <script> in HTML content, a tag the tree sees
 _CDATA_OPEN = b"<![CDATA["
 #: How much of a body the encoding guards look at (a browser's meta prescan).
 PRESCAN_BYTES = 1024
@@ -72,7 +77,9 @@ class HTMLRewriter:
     """
 
     __slots__ = (
+        "_base_seen",
         "_drain",
+        "_esc_at",
         "_gate",
         "_held",
         "_held_kind",
@@ -80,6 +87,7 @@ class HTMLRewriter:
         "_lookback",
         "_matcher",
         "_missed",
+        "_noscript",
         "_offset",
         "_own_end",
         "_path",
@@ -88,6 +96,7 @@ class HTMLRewriter:
         "_raw_end",
         "_script",
         "_state",
+        "_strict",
         "_token",
         "_token_source",
         "_trace",
@@ -124,6 +133,12 @@ class HTMLRewriter:
         self._lookback = b""
         self._offset = 0  # where buf[0] of the current scan is in the whole stream
         self._own_end = False  # the next end tag ends raw text entered inside foreign content
+        self._esc_at = -1  # where the first ESC byte is in the stream
+        self._base_seen = False  # a <base> start tag was seen
+        #: In a <noscript>: its text read as markup (as with scripting off), which must end
+        #: in the data state where the raw text ends.
+        self._noscript: HTMLRewriter | None = None
+        self._strict = False  # the raw text now read must hold no markup (foreign.STRICT)
         self._held_kind = _HELD_SCRIPT  # with _HELD: which start tag is held
         self._held_scanned = 0  # with _HELD: how much of the held tag its states have read
         #: how many widget tags were given the token so far
@@ -226,6 +241,8 @@ class HTMLRewriter:
         """
         out: list[bytes] = []
         n = len(buf)
+        if self._esc_at == -1 and (esc := buf.find(b"\x1b")) != -1:
+            self._esc_at = self._offset + esc
         pos = emit = 0
         hold = n
         while pos < n and (stop == -1 or pos < stop):
@@ -259,7 +276,7 @@ class HTMLRewriter:
         if buf.startswith(b"<!--", pos):
             return self._open_comment(buf, pos, final, emit)
         special = _SPECIAL_OPEN.match(buf, pos)
-        if special is not None and special.group(1).lower() in tags.TREE_STOPS:
+        if special is not None and special.group(1).lower() in _TREE_OR_BASE:
             pos, hold = self._tree_start(buf, pos, special.end(), final)
             return pos, emit, hold
         if special is not None:
@@ -331,11 +348,48 @@ class HTMLRewriter:
         self, buf: bytes, pos: int, final: bool, out: list[bytes], emit: int
     ) -> tuple[int, int, int]:
         assert self._raw_end is not None
+        if self._strict:
+            return self._strict_raw(buf, pos, final, emit)
         m = self._raw_end.search(buf, pos)
+        end = m.start() if m is not None else max(pos, len(buf) - 11)
+        if self._noscript is not None:
+            self._noscript.feed(buf[pos:end])
+            if m is not None and not self._noscript_ends_as_markup():
+                return end, emit, len(buf)
         if m is None:
-            return pos, emit, max(pos, len(buf) - 11)
+            return pos, emit, end
         self._state = _DATA
-        return m.start(), emit, len(buf)
+        return end, emit, len(buf)
+
+    def _noscript_ends_as_markup(self) -> bool:
+        """At ``</noscript>``: whether its text read as markup ends in the data state too;
+        otherwise a browser without scripting may see what follows inside a tag."""
+        inner, self._noscript = self._noscript, None
+        assert inner is not None
+        if inner.context is None and not inner._held and inner._tree.html_content:
+            return True
+        self._tree.give_up("a <noscript> whose text, read as markup, does not end there")
+        self._state = _UNSURE
+        return False
+
+    def _strict_raw(self, buf: bytes, pos: int, final: bool, emit: int) -> tuple[int, int, int]:
+        """Text that a browser may read as raw text or as foreign content: accepted only up to
+        its end tag with no other '<' before it, where both readings see the same."""
+        assert self._raw_end is not None
+        n = len(buf)
+        lt = buf.find(b"<", pos)
+        if lt == -1:
+            return n, emit, n
+        m = self._raw_end.match(buf, lt)
+        if m is not None:
+            self._strict = False
+            self._state = _DATA
+            return lt, emit, n
+        if not final and n - lt < 12:  # may be the end tag, cut short
+            return lt, emit, lt
+        self._tree.give_up("markup inside raw text in SVG/MathML after a text element")
+        self._state = _UNSURE
+        return lt, emit, n
 
     def _step_cdata(
         self, buf: bytes, pos: int, final: bool, out: list[bytes], emit: int
@@ -455,8 +509,12 @@ class HTMLRewriter:
         (pos, hold)"""
         n = len(buf)
         name_end = _RUN_TAG_NAME.match(buf, lt + 2).end()  # type: ignore[union-attr]
-        if name_end == n and not final and n - lt <= MAX_TAG_BYTES:
-            return lt, lt  # the name goes on in the next chunk
+        if name_end == n and not final and n - lt <= _MAX_END_NAME:
+            return lt, lt  # the name goes on in the next chunk (held: a few bytes at most)
+        if name_end - lt > _MAX_END_NAME:
+            self._tree.give_up(f"an end tag name longer than {_MAX_END_NAME - 2} bytes")
+            self._state = _UNSURE
+            return lt, n
         if self._own_end:
             self._own_end = False
         else:
@@ -481,7 +539,12 @@ class HTMLRewriter:
                 self._tree.give_up(f"a tag longer than {MAX_TAG_BYTES} bytes")
             self._state = _UNSURE
             return n, n
+        if end - lt > MAX_TAG_BYTES:  # as a stream that could not hold it would see it
+            self._tree.give_up(f"a tag longer than {MAX_TAG_BYTES} bytes")
+            self._state = _UNSURE
+            return end, n
         name = buf[lt + 1 : name_end].lower()
+        self._base_seen = self._base_seen or name == tags.BASE
         attrs = _attributes(buf, name_end, end)
         closing = buf[end - 2 : end] == b"/>" and not (
             attrs and attrs[-1].end == end - 1 and buf[end - 2] == 0x2F
@@ -489,7 +552,10 @@ class HTMLRewriter:
         action = self._tree.start_tag(name, _lookup(attrs), closing)
         if name == tags.SCRIPT:
             self._script_not_stamped(buf, lt, end)
-        if action == foreign.SWITCH:
+        if action == foreign.STRICT:
+            self._own_end, self._strict = True, True
+            self._state, self._raw_end = _RAW, _RAW_END[name]
+        elif action == foreign.SWITCH:
             # Its end tag closes it as the text insertion mode does, not through the tree.
             self._own_end = name != tags.PLAINTEXT
             self._enter(_RAW, name)
@@ -524,6 +590,8 @@ class HTMLRewriter:
             self._state = _PLAINTEXT
         elif state == _RAW:
             self._state, self._raw_end = _RAW, _RAW_END[name]
+            if name == tags.NOSCRIPT:
+                self._noscript = HTMLRewriter("")
         else:
             self._state = state
 
@@ -561,6 +629,16 @@ class HTMLRewriter:
                 and self._matcher.looks_like(buf[pos:end])
             ):
                 self._missed = reason
+            if reason is None and self._base_seen and _scheme_relative(buf, pos, end):
+                reason = "scheme-relative src after <base> (it takes the base URL's scheme)"
+            if reason is None and -1 < self._esc_at < self._offset + pos:
+                # ISO-2022-JP reads like ASCII until an escape sequence: after one, the
+                # widget's bytes may be other characters (whatever the label says).
+                reason = "an ESC byte (ISO-2022-JP escape) before the tag"
+                self._tree.give_up(reason)
+                self._missed = self._missed or self._tree.unsure
+                self._state = _UNSURE
+                return pos, emit, n
             if reason is None:
                 token = self._resolve_token()
                 if token is not None:
@@ -621,3 +699,13 @@ _STEPS: dict[int, _Step] = {
     _CDATA: HTMLRewriter._step_cdata,
     _HELD: HTMLRewriter._step_held,
 }
+
+
+def _scheme_relative(buf: bytes, start: int, end: int) -> bool:
+    """Whether the ``src`` of the script tag ``buf[start:end]`` is scheme-relative (``//host``),
+    so that a ``<base>`` decides its scheme."""
+    src = _first(_attributes(buf, start + 7, end), b"src")
+    if src is None or src.value is None:
+        return False
+    resolved = resolve(decode_attribute(src.value.decode("latin-1")))
+    return not isinstance(resolved, str) and resolved.scheme is None

@@ -145,7 +145,7 @@ _SCRIPT_ESCAPED = re.compile(b"-->|" + _END_SCRIPT + _pattern(rb"|<script[WS/>]"
 _SCRIPT_DOUBLE = re.compile(b"-->|" + _END_SCRIPT, re.IGNORECASE)
 _RAW_END = {
     name: re.compile(_pattern(rb"</{NAME}[WS/>]", NAME=name), re.IGNORECASE)
-    for name in sorted(tags.RAWTEXT | tags.RCDATA)
+    for name in sorted(tags.RAWTEXT | tags.RCDATA | {tags.SCRIPT})
 }
 # Resumable pieces for a tag cut by a chunk boundary (see _TagDrain).
 _RUN_NAME = re.compile(_pattern(rb"[^WS/>=]*"))

@@ -430,7 +430,8 @@ def _widget_scripts_per_html5lib(doc: bytes) -> tuple[int, int]:
     seen = stamped = 0
     for el in tree.iter("script"):
         src = el.attrib.get("src")
-        if src is not None and widget.matches(src.encode("latin-1")):
+        # html5lib gives the decoded value; the matcher reads raw attribute bytes
+        if src is not None and widget.matches(src.replace("&", "&amp;").encode("utf-8")):
             seen += 1
             stamped += el.attrib.get("data-identity-token") == TOKEN
     return seen, stamped

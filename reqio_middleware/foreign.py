@@ -80,6 +80,15 @@ class Tree:
         return not self._stack and not self.in_select and self.unsure is None
 
     @property
+    def plain(self) -> bool:
+        """Inside an ordinary SVG/MathML element, where text and self-closing tags (other
+        than breakouts) change nothing: the scanner passes over them in bulk."""
+        if not self._stack or self.unsure is not None or self._ambiguous:
+            return False
+        top = self._stack[-1]
+        return top.ns != HTML and top.kind == PLAIN and top.name != tags.ANNOTATION_XML
+
+    @property
     def foreign(self) -> bool:
         """Inside ``<svg>``/``<math>`` (integration points included): never stamp here."""
         return bool(self._stack)

@@ -21,6 +21,8 @@ from .charrefs import decode_attribute
 from .matcher import MAX_TAG_BYTES, TagReport, _attributes, _first, _lookup, _matcher_for
 from .stamp import _encode_token, _stamp
 from .tokenizer import (
+    _BULK_FOREIGN,
+    _BULK_SELECT,
     _COMMENT_END,
     _RAW_END,
     _RUN_TAG_NAME,
@@ -49,6 +51,7 @@ _CONTEXTS = {
 }
 _HELD_SCRIPT, _HELD_TREE = range(2)
 _TREE_OR_BASE = tags.TREE_STOPS | {tags.BASE}
+_BULK_WINDOW = 64 * 1024
 #: An end tag in foreign content or a select whose name runs on longer than this (with its
 #: '</') is given up on: the name is held until it ends, and no element name is that long.
 _MAX_END_NAME = 66  # a held <script> in HTML content, a tag the tree sees
@@ -425,6 +428,9 @@ class HTMLRewriter:
         """One token of the data state where the tree builder decides (foreign content, a
         select): every tag goes through :class:`foreign.Tree`. (pos, emit, hold)."""
         n = len(buf)
+        bulk = _BULK_SELECT if self._tree.in_select else _BULK_FOREIGN if self._tree.plain else None
+        if bulk is not None:  # in windows: one very long match is slower than a few
+            pos = bulk.match(buf, pos, min(n, pos + _BULK_WINDOW)).end()  # type: ignore[union-attr]
         lt = buf.find(b"<", pos)
         if lt != pos:
             self._tree.text()

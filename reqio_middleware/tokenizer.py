@@ -91,6 +91,46 @@ _BULK = re.compile(
 )
 
 
+def _names(names: frozenset[bytes]) -> bytes:
+    return b"(?i:" + b"|".join(sorted(names)) + _pattern(rb")(?=[WS/>])")
+
+
+# The same for the data state inside a <select> (HTML content): every tag passes but the
+# start tags whose handling differs between select parsings, <select> itself and </select>.
+_BULK_SELECT = re.compile(
+    _pattern(
+        rb"(?:[^<]+"
+        rb"|<+(?=[^a-zA-Z!/?])"
+        rb"|<(?!{STOPS})[a-zA-Z]{TAG_NAME}{REST}"
+        rb"|</(?!{SELECT})[a-zA-Z]{TAG_NAME}{REST}"
+        rb"|</>"
+        rb"|</(?=[^a-zA-Z>])[^>]*>"
+        rb"|<!(?!--)[^>]*>"
+        rb"|<\?[^>]*>"
+        rb")*",
+        TAG_NAME=_TAG_NAME,
+        REST=_TAG_REST,
+        STOPS=_names(tags.SELECT_UNSURE | {tags.SELECT}),
+        SELECT=_names(frozenset({tags.SELECT})),
+    )
+)
+# And inside an ordinary SVG/MathML element (not an integration point): text, a '<' that
+# starts nothing, CDATA sections (text there), and self-closing start tags with quoted or no
+# attribute values, which the tree pops at once, unless their name breaks out or may switch
+# the tokenizer elsewhere.
+_BULK_FOREIGN = re.compile(
+    _pattern(
+        rb"(?:[^<]+"
+        rb"|<(?=[^a-zA-Z!/?])"
+        rb"|<!\[CDATA\[[^\]]*(?:\](?!\]>)[^\]]*)*\]\]>"
+        rb"""|<(?!{KEEP})[a-zA-Z][^WS/>]*(?![^WS/>])"""
+        rb"""(?:[WS]+[^WS/>="'<`]+(?![^WS/>="'<`])(?:="[^"]*"|='[^']*')?)*[WS]*/>"""
+        rb")*",
+        KEEP=_names(tags.BREAKOUTS | tags.SWITCHING | {tags.FONT}),
+    )
+)
+
+
 def _scan_data_pattern(buf: bytes, pos: int, path: bytes = b"") -> int:
     """Where the data-state run from ``pos`` ends (see ``_BULK``). The C scanner also passes
     over ``<script>`` elements that cannot be the widget's (given ``path``); this leaves them

@@ -17,6 +17,7 @@ from setuptools.command.build_ext import build_ext
 SPEEDUPS = Extension(
     "reqio_middleware._speedups",
     sources=["reqio_middleware/_speedups.c"],
+    depends=["reqio_middleware/_tags.h"],  # generated from reqio_middleware/tags.py
     optional=True,
 )
 

@@ -94,19 +94,10 @@ typedef struct {
 #define NAME(literal) {literal, sizeof(literal) - 1}
 
 static const Name SCRIPT = NAME("script");
-static const Name SPECIAL[] = {
-    NAME("script"), /* scan() handles this one itself */
-    /* these stop the scan: plaintext, and where the tree builder decides what follows */
-    NAME("plaintext"), NAME("svg"), NAME("math"), NAME("select"), NAME("frameset"),
-    NAME("style"), NAME("textarea"), NAME("title"), NAME("xmp"), NAME("iframe"),
-    NAME("noembed"), NAME("noframes"), NAME("noscript"),
-};
+/* SPECIAL_NAMES, N_STOPS and MAYBE_SPECIAL come from the one table of tag names. */
+#include "_tags.h"
+static const Name SPECIAL[] = {SPECIAL_NAMES};
 #define N_SPECIAL (sizeof(SPECIAL) / sizeof(SPECIAL[0]))
-/* The first letters of SPECIAL's names: any other tag is told apart at once. */
-#define N_STOPS 6 /* SPECIAL[1..5] */
-#define MAYBE_SPECIAL(c)                                                                       \
-    ((c) == 's' || (c) == 'p' || (c) == 't' || (c) == 'x' || (c) == 'i' || (c) == 'n' ||       \
-     (c) == 'm' || (c) == 'f')
 
 /* Which tokenizer-switching tag name is at s (just after '<'), followed by whitespace, '/' or
  * '>': its index in SPECIAL, or -1 (also when the buffer ends too soon to tell). */

@@ -33,12 +33,15 @@ HTML, SVG, MATHML = range(3)
 #: integration point.
 PLAIN, HTML_POINT, TEXT_POINT = range(3)
 
-#: Deeper stacks than this are given up on, so memory stays bounded on any input.
+#: Deeper stacks than this are given up on, so memory stays bounded on any input; the names
+#: remembered after a closed text element are bounded the same way.
 MAX_DEPTH = 64
 
-#: How a start tag leaves the tokenizer: in the data state, or switched as in HTML content
-#: (raw text, RCDATA, script data, plaintext).
-DATA, SWITCH = range(2)
+#: How a start tag leaves the tokenizer: in the data state, switched as in HTML content (raw
+#: text, RCDATA, script data, plaintext), or STRICT: a browser may read it either way (see
+#: the module's docstring), so its text must hold no '<' before its end tag, where both
+#: readings agree; the scanner gives up otherwise.
+DATA, SWITCH, STRICT = range(3)
 
 #: Attribute lookup for the current start tag: the first value of a name (decoded), or None.
 AttrLookup = Callable[[bytes], "str | None"]
@@ -75,6 +78,15 @@ class Tree:
     def html_content(self) -> bool:
         """Plain HTML content: the C scanner's ground, where only HTML_STOPS matter."""
         return not self._stack and not self.in_select and self.unsure is None
+
+    @property
+    def plain(self) -> bool:
+        """Inside an ordinary SVG/MathML element, where text and self-closing tags (other
+        than breakouts) change nothing: the scanner passes over them in bulk."""
+        if not self._stack or self.unsure is not None or self._ambiguous:
+            return False
+        top = self._stack[-1]
+        return top.ns != HTML and top.kind == PLAIN and top.name != tags.ANNOTATION_XML
 
     @property
     def foreign(self) -> bool:
@@ -165,8 +177,11 @@ class Tree:
                 self._pop()
             return self._html_start(name, attr, self_closing)
         if self._ambiguous and name in tags.SWITCHING:
-            self.give_up(f"<{name.decode()}> in SVG/MathML after a text element")
-        elif not self_closing:
+            if name == tags.PLAINTEXT:
+                self.give_up("<plaintext> in SVG/MathML after a text element")
+                return DATA
+            return STRICT
+        if not self_closing:
             self._push(self._stack[-1].ns, name, attr)
         return DATA
 
@@ -235,5 +250,7 @@ class Tree:
         node = self._stack.pop()
         if self._ambiguous:
             self._closed_names.add(node.name)
+            if len(self._closed_names) > MAX_DEPTH:
+                self.give_up(f"more than {MAX_DEPTH} SVG/MathML names after a text element")
             if not self._stack:
                 self._ambiguous = False

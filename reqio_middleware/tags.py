@@ -23,8 +23,15 @@ FRAMESET = b"frameset"
 FOREIGN_OPENERS = frozenset({SVG, MATH})
 TREE_STOPS = FOREIGN_OPENERS | {SELECT, FRAMESET}
 
+#: Start tags the scanner must see in HTML content although they switch nothing more: a
+#: ``<noscript>`` (raw text with scripting on; markup with it off, which must reach the same
+#: end tag) and ``<base>`` (after it, a scheme-relative src takes the base's scheme).
+NOSCRIPT = b"noscript"
+BASE = b"base"
+NOTED = frozenset({NOSCRIPT, BASE})
+
 #: Every start tag the data-state scanners stop at in HTML content.
-HTML_STOPS = SWITCHING | TREE_STOPS
+HTML_STOPS = SWITCHING | TREE_STOPS | NOTED
 
 #: Start tags that end foreign content (13.2.6.5); ``font`` only with one of FONT_ATTRS.
 BREAKOUTS = frozenset(
@@ -61,3 +68,36 @@ HTML_TABLE_AND_TEMPLATE = frozenset(
 #: (customizable select) parsing. Tags that leave a select in one of them (``input``) leave
 #: the model inside it, which only makes it stricter.
 SELECT_UNSURE = SWITCHING | FOREIGN_OPENERS | {b"template", FRAMESET}
+
+
+# --- the C scanner's copy -----------------------------------------------------------------
+
+
+def c_header() -> str:
+    """``_speedups.c``'s view of this table, as the C header ``_tags.h``.
+
+    Regenerate with ``python -m reqio_middleware.tags > reqio_middleware/_tags.h``; a test
+    fails when the committed header differs from this.
+    """
+    stops = [PLAINTEXT, *sorted(TREE_STOPS | NOTED)]
+    names = [SCRIPT, *stops, *sorted((RAWTEXT | RCDATA) - NOTED)]
+    firsts = sorted({chr(name[0]) for name in names})
+    lines = [
+        "/* Generated from reqio_middleware/tags.py by `python -m reqio_middleware.tags`:",
+        " * do not edit. The start tags the data-state scan acts on in HTML content: SPECIAL[0]",
+        " * is script (passed over whole unless it may be the widget), SPECIAL[1..N_STOPS-1]",
+        " * stop the scan (plaintext, where the tree builder decides what follows, noscript",
+        " * and base, which Python checks), the",
+        " * rest are raw text and RCDATA elements, passed over up to their end tag. */",
+        "#define SPECIAL_NAMES \\",
+        *(f'    NAME("{name.decode()}"), \\' for name in names),
+        "",
+        f"#define N_STOPS {len(stops) + 1}",
+        "/* The first letters of SPECIAL's names: any other tag is told apart at once. */",
+        "#define MAYBE_SPECIAL(c) (" + " || ".join(f"(c) == '{c}'" for c in firsts) + ")",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(c_header(), end="")

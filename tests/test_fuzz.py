@@ -51,7 +51,7 @@ from test_wsgi import cl as wsgi_cl
 from test_wsgi import expected as wsgi_expected
 from test_wsgi import middleware as wsgi_middleware
 
-from reqio_middleware import rewriter
+from reqio_middleware import tokenizer
 
 # Longer hunts: REQIO_FUZZ_DOCUMENTS=100000 REQIO_FUZZ_SEQUENCES=50000 REQIO_FUZZ_SECONDS=600
 DOCUMENTS = int(os.environ.get("REQIO_FUZZ_DOCUMENTS", 10_000 if IN_CI else 300))
@@ -72,20 +72,20 @@ _WIDGET_HOST = re.compile(rb"reqio\.app", re.I)
 
 #: The rewriter's state functions in C (when the extension was built) and their pattern twins.
 _TWINS = [
-    (name, getattr(rewriter, name), getattr(rewriter, name + "_pattern"))
-    for name in rewriter._ACCELERATED
+    (name, getattr(tokenizer, name), getattr(tokenizer, name + "_pattern"))
+    for name in tokenizer._ACCELERATED
 ]
 
 
 def by_patterns(doc: bytes) -> bytes:
     """The rewrite with the pure-Python twins of the C functions, whatever the install built."""
     for name, _, slow in _TWINS:
-        setattr(rewriter, name, slow)
+        setattr(tokenizer, name, slow)
     try:
         return rewrite(doc)
     finally:
         for name, fast, _ in _TWINS:
-            setattr(rewriter, name, fast)
+            setattr(tokenizer, name, fast)
 
 
 @heavy

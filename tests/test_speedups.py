@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_rewriter import PIECES  # the same HTML-ish alphabet as the rewriter's properties
 
-from reqio_middleware import rewriter
+from reqio_middleware import rewriter, tokenizer
 
 if os.environ.get("CI") == "true":  # CI builds the extension: its absence is a failure there
     from reqio_middleware import _speedups as speedups
@@ -64,20 +64,20 @@ def test_c_scanner_stops_where_the_pattern_does_or_past_a_whole_element(
 ) -> None:
     doc = b"".join(pieces)
     pos = min(at, len(doc))
-    c, pattern = speedups.scan_data(doc, pos, path), rewriter._scan_data_pattern(doc, pos, path)
+    c, pattern = speedups.scan_data(doc, pos, path), tokenizer._scan_data_pattern(doc, pos, path)
     if c != pattern:
         # The C scanner also passes over complete comments, raw-text elements and scripts that
         # cannot be the widget, which the pattern leaves to the rewriter's own states; it
         # resumes in the data state after them.
         assert c > pattern
-        name = rewriter._SPECIAL_OPEN.match(doc, pattern)
+        name = tokenizer._SPECIAL_OPEN.match(doc, pattern)
         if doc.startswith(b"<!--", pattern):
             return
         assert name is not None
         assert name.group(1).lower() != b"plaintext"
         if name.group(1).lower() == b"script":
-            end = rewriter._tag_end_pattern(doc, name.end())
-            assert path and end != -1 and not rewriter._may_be_widget(doc, pattern, end, path)
+            end = tokenizer._tag_end_pattern(doc, name.end())
+            assert path and end != -1 and not tokenizer._may_be_widget(doc, pattern, end, path)
 
 
 @settings(max_examples=3000)
@@ -85,7 +85,8 @@ def test_c_scanner_stops_where_the_pattern_does_or_past_a_whole_element(
 def test_c_last_candidate_equals_the_pattern(pieces: list[bytes], at: int, path: bytes) -> None:
     doc = b"".join(pieces)
     hi = min(at, len(doc))
-    assert speedups.last_candidate(doc, hi, path) == rewriter._last_candidate_pattern(doc, hi, path)
+    expected = tokenizer._last_candidate_pattern(doc, hi, path)
+    assert speedups.last_candidate(doc, hi, path) == expected
 
 
 def test_c_last_candidate_finds_every_candidate_on_a_long_page() -> None:
@@ -101,7 +102,7 @@ def test_c_last_candidate_finds_every_candidate_on_a_long_page() -> None:
         found.append(at)
         hi = at
     expected, hi = [], len(doc)
-    while (at := rewriter._last_candidate_pattern(doc, hi, PATH)) != -1:
+    while (at := tokenizer._last_candidate_pattern(doc, hi, PATH)) != -1:
         expected.append(at)
         hi = at
     assert found == expected
@@ -113,7 +114,7 @@ def test_c_last_candidate_finds_every_candidate_on_a_long_page() -> None:
 def test_c_tag_end_equals_the_pattern(pieces: list[bytes], at: int) -> None:
     doc = b"".join(pieces)
     pos = min(at, len(doc))
-    assert speedups.tag_end(doc, pos) == rewriter._tag_end_pattern(doc, pos)
+    assert speedups.tag_end(doc, pos) == tokenizer._tag_end_pattern(doc, pos)
 
 
 @settings(max_examples=1000)
@@ -121,7 +122,7 @@ def test_c_tag_end_equals_the_pattern(pieces: list[bytes], at: int) -> None:
 def test_c_tag_states_equal_the_pattern(pieces: list[bytes], at: int, state: int) -> None:
     doc = b"".join(pieces)
     pos = min(at, len(doc))
-    assert speedups.tag_states(doc, pos, state) == rewriter._tag_states_pattern(doc, pos, state)
+    assert speedups.tag_states(doc, pos, state) == tokenizer._tag_states_pattern(doc, pos, state)
 
 
 @settings(max_examples=1000)
@@ -130,7 +131,7 @@ def test_c_tag_end_with_a_limit_equals_the_pattern(pieces: list[bytes], at: int,
     doc = b"".join(pieces)
     pos = min(at, len(doc))
     limit = min(max(pos, to), len(doc))
-    assert speedups.tag_end(doc, pos, limit) == rewriter._tag_end_pattern(doc, pos, limit)
+    assert speedups.tag_end(doc, pos, limit) == tokenizer._tag_end_pattern(doc, pos, limit)
 
 
 @settings(max_examples=1000)
@@ -139,14 +140,14 @@ def test_both_scanners_rewrite_alike(pieces: list[bytes], sizes: list[int]) -> N
     doc = b"".join(pieces) + b'<script src="https://reqio.app/widget.js"></script>'
     with_c = rewriter.rewrite_html(doc, "TOKEN")
     streamed_c = _streamed(doc, sizes)
-    for name in rewriter._ACCELERATED:
-        setattr(rewriter, name, getattr(rewriter, name + "_pattern"))
+    for name in tokenizer._ACCELERATED:
+        setattr(tokenizer, name, getattr(tokenizer, name + "_pattern"))
     try:
         assert rewriter.rewrite_html(doc, "TOKEN") == with_c
         assert _streamed(doc, sizes) == streamed_c == with_c
     finally:
-        for name in rewriter._ACCELERATED:
-            setattr(rewriter, name, getattr(speedups, name.lstrip("_")))
+        for name in tokenizer._ACCELERATED:
+            setattr(tokenizer, name, getattr(speedups, name.lstrip("_")))
 
 
 def _streamed(doc: bytes, sizes: list[int]) -> bytes:
@@ -160,7 +161,7 @@ def _streamed(doc: bytes, sizes: list[int]) -> bytes:
 
 
 def test_the_rewriter_uses_the_c_scanner() -> None:
-    assert rewriter._scan_data is speedups.scan_data
+    assert tokenizer._scan_data is speedups.scan_data
 
 
 def test_bad_arguments_raise_instead_of_reading_out_of_bounds() -> None:
@@ -200,7 +201,7 @@ def portable(tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
     out = tmp_path_factory.mktemp("portable") / (
         "_speedups" + sysconfig.get_config_var("EXT_SUFFIX")
     )
-    source = Path(rewriter.__file__).with_name("_speedups.c")
+    source = Path(tokenizer.__file__).with_name("_speedups.c")
     include = sysconfig.get_paths()["include"]
     build = [*cc.split(), "-shared", "-fPIC", "-O1", "-Wall", "-Werror", "-DREQIO_PORTABLE"]
     subprocess.run([*build, f"-I{include}", str(source), "-o", str(out)], check=True, timeout=120)
@@ -218,13 +219,14 @@ def test_portable_build_equals_the_patterns(
 ) -> None:
     doc = b"".join(pieces)
     pos = min(at, len(doc))
-    assert portable.tag_end(doc, pos) == rewriter._tag_end_pattern(doc, pos)
-    assert portable.last_candidate(doc, pos, path) == rewriter._last_candidate_pattern(
+    assert portable.tag_end(doc, pos) == tokenizer._tag_end_pattern(doc, pos)
+    assert portable.last_candidate(doc, pos, path) == tokenizer._last_candidate_pattern(
         doc, pos, path
     )
     assert portable.scan_data(doc, pos, path) == speedups.scan_data(doc, pos, path)
     for state in range(10):
-        assert portable.tag_states(doc, pos, state) == rewriter._tag_states_pattern(doc, pos, state)
+        expected = tokenizer._tag_states_pattern(doc, pos, state)
+        assert portable.tag_states(doc, pos, state) == expected
 
 
 def test_portable_build_finds_every_candidate_on_a_long_page(portable: ModuleType) -> None:

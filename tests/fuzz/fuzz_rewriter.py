@@ -20,15 +20,14 @@ import atheris  # type: ignore[import-untyped]
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/: the shared helpers
 
 with atheris.instrument_imports(include=["reqio_middleware"]):
-    from reqio_middleware import HTMLRewriter, rewrite_html, rewriter
+    from reqio_middleware import HTMLRewriter, rewrite_html, tokenizer
 
 from test_rewriter import PIECES, STAMP, TOKEN, without_token_attrs
 
 #: The rewriter's state functions in C (when the extension was built) and their pattern twins.
 TWINS = [
-    (name, getattr(rewriter, name), getattr(rewriter, name + "_pattern"))
-    for name in ("_scan_data", "_tag_end")
-    if hasattr(rewriter, name + "_pattern")
+    (name, getattr(tokenizer, name), getattr(tokenizer, name + "_pattern"))
+    for name in tokenizer._ACCELERATED
 ]
 BUILT = any(fast is not slow for _, fast, slow in TWINS)
 
@@ -36,12 +35,12 @@ BUILT = any(fast is not slow for _, fast, slow in TWINS)
 def rewrite_by_patterns(doc: bytes, project_id: str | None) -> bytes:
     """The rewrite with the pure-Python twins of the C functions, whatever the install built."""
     for name, _, slow in TWINS:
-        setattr(rewriter, name, slow)
+        setattr(tokenizer, name, slow)
     try:
         return rewrite_html(doc, TOKEN, project_id=project_id)
     finally:
         for name, fast, _ in TWINS:
-            setattr(rewriter, name, fast)
+            setattr(tokenizer, name, fast)
 
 
 def document(fdp: atheris.FuzzedDataProvider) -> bytes:

@@ -25,7 +25,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* memmem */
+#define _GNU_SOURCE 1 /* memmem; the value pyconfig.h gives it, so it is no redefinition */
 #endif
 #include <Python.h>
 #include <string.h>

@@ -53,7 +53,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -76,7 +76,7 @@ settings.load_profile("ci" if IN_CI else "dev")
 # --- external tools -----------------------------------------------------------------------
 
 
-def _missing(reason: str) -> None:
+def _missing(reason: str) -> NoReturn:
     if IN_CI:
         pytest.fail(f"{reason} (CI=true: every tool must be installed; see .ci/run)")
     pytest.skip(reason)
@@ -344,7 +344,10 @@ CHROMIUM_ARGS = [
 def browser() -> Iterator[Any]:
     """Headless Debian chromium driven by Playwright, one per test module."""
     chromium = require_tool("chromium")
-    from playwright.sync_api import sync_playwright
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("the playwright package is not installed (it is in the dev extra)")
 
     with sync_playwright() as pw:
         instance = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)

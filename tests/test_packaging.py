@@ -123,7 +123,9 @@ def test_wheel_holds_the_package_its_data_and_the_extension(dists: dict[str, Pat
         "reqio_middleware/static/reqio-identity.js",
         "reqio_middleware/demo/templates/static-page.html",
         "reqio_middleware/demo/static/widget.js",
-        "reqio_middleware/adapters/django.py",
+        "reqio_middleware/adapters/django/__init__.py",
+        "reqio_middleware/adapters/django/middleware.py",
+        "reqio_middleware/tags.py",
         f"{NAME}.dist-info/licenses/LICENSE",
     ):
         assert name in files, name
@@ -179,7 +181,7 @@ def test_every_requirement_has_a_floor_and_dev_tools_stay_out_of_test(
         if name.group(0) != "reqio-middleware":
             assert ">=" in line, f"no floor: {line}"
     runtime = sorted(line for line in requires if "extra ==" not in line)
-    assert runtime == ["PyJWT>=2.8", "asgiref>=3.7.1"]
+    assert runtime == ["PyJWT>=2.8", "anyio>=4.1", "asgiref>=3.7.1"]
     test_extra = [line for line in requires if 'extra == "test"' in line]
     assert test_extra
     for tool in DEV_TOOLS:

@@ -202,6 +202,8 @@ def portable(tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
         "_speedups" + sysconfig.get_config_var("EXT_SUFFIX")
     )
     source = Path(tokenizer.__file__).with_name("_speedups.c")
+    if not source.is_file():  # an installed wheel carries what it built, not the C source
+        pytest.skip(f"no C source beside the package ({source}): compiled from a checkout")
     include = sysconfig.get_paths()["include"]
     build = [*cc.split(), "-shared", "-fPIC", "-O1", "-Wall", "-Werror", "-DREQIO_PORTABLE"]
     subprocess.run([*build, f"-I{include}", str(source), "-o", str(out)], check=True, timeout=120)

@@ -626,6 +626,13 @@ class HTMLRewriter:
             return pos + 1 + len(name), emit, n
         if name == b"script" and (self._trace is not None or self._matcher.maybe(buf, pos, end)):
             reason = self._matcher.why_not(buf, pos, end)
+            if reason is None and self._base_seen and _scheme_relative(buf, pos, end):
+                reason = "scheme-relative src after <base> (it takes the base URL's scheme)"
+            # ISO-2022-JP reads like ASCII until an escape sequence: after one, the widget's
+            # bytes may be other characters (whatever the label says, or where).
+            escaped = reason is None and -1 < self._esc_at < self._offset + pos
+            if escaped:
+                reason = "an ESC byte (ISO-2022-JP escape) before the tag"
             if self._trace is not None:
                 tag = buf[pos:end]
                 self._trace(TagReport(self._offset + pos, 0, 0, tag, reason is None, reason or ""))
@@ -635,14 +642,8 @@ class HTMLRewriter:
                 and self._matcher.looks_like(buf[pos:end])
             ):
                 self._missed = reason
-            if reason is None and self._base_seen and _scheme_relative(buf, pos, end):
-                reason = "scheme-relative src after <base> (it takes the base URL's scheme)"
-            if reason is None and -1 < self._esc_at < self._offset + pos:
-                # ISO-2022-JP reads like ASCII until an escape sequence: after one, the
-                # widget's bytes may be other characters (whatever the label says).
-                reason = "an ESC byte (ISO-2022-JP escape) before the tag"
-                self._tree.give_up(reason)
-                self._missed = self._missed or self._tree.unsure
+            if escaped:
+                self._tree.give_up(str(reason))
                 self._state = _UNSURE
                 return pos, emit, n
             if reason is None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 from collections.abc import Callable
 
 from . import tags
@@ -65,12 +66,26 @@ _TAG_REST = b"(?:" + _TAG_REST_COMMON + b"|" + _TAG_REST_EXACT + b")"
 _TAG_NAME = _pattern(rb"[^WS/>]*(?![^WS/>])")
 _SPECIAL = b"(?i:" + b"|".join(_STOP_NAMES) + _pattern(rb")(?=[WS/>])")
 
+
 # Data state, consumed in bulk by one C-level match: text, end tags (which may carry
 # attributes), bogus comments and doctypes, start tags of ordinary elements, a lone '<'. It
 # stops at comments, at start tags that switch the tokenizer (raw text, script, plaintext)
 # and at anything the end of the buffer cuts short. Start tags whose first letter cannot
 # begin a raw-text name skip the (costly) name check.
-_BULK = re.compile(
+def _compile(pattern: bytes) -> re.Pattern[bytes]:
+    """Compile a pattern, making each quantifier after a class or group possessive where the
+    ``re`` module has them (3.11+). The patterns split a string one way only, so possessive
+    and plain quantifiers match the same; possessive ones skip the bookkeeping for
+    backtracking, which makes long runs of the data state several times faster."""
+    if sys.version_info >= (3, 11):
+        pattern = _QUANTIFIER.sub(rb"\1+", pattern)
+    return re.compile(pattern)
+
+
+# A '*', '+' or '?' right after a class or group, not already possessive or lazy.
+_QUANTIFIER = re.compile(rb"(?<=[\])])([*+?])(?![+?])")
+
+_BULK = _compile(
     _pattern(
         rb"(?:[^<]+"
         rb"|<+(?=[^a-zA-Z!/?])"
@@ -97,7 +112,7 @@ def _names(names: frozenset[bytes]) -> bytes:
 
 # The same for the data state inside a <select> (HTML content): every tag passes but the
 # start tags whose handling differs between select parsings, <select> itself and </select>.
-_BULK_SELECT = re.compile(
+_BULK_SELECT = _compile(
     _pattern(
         rb"(?:[^<]+"
         rb"|<+(?=[^a-zA-Z!/?])"
@@ -118,7 +133,7 @@ _BULK_SELECT = re.compile(
 # starts nothing, CDATA sections (text there), and self-closing start tags with quoted or no
 # attribute values, which the tree pops at once, unless their name breaks out or may switch
 # the tokenizer elsewhere.
-_BULK_FOREIGN = re.compile(
+_BULK_FOREIGN = _compile(
     _pattern(
         rb"(?:[^<]+"
         rb"|<(?=[^a-zA-Z!/?])"
@@ -175,8 +190,8 @@ def _last_candidate_pattern(buf: bytes, hi: int, path: bytes) -> int:
 _ACCELERATED = ("_scan_data", "_tag_end", "_last_candidate", "_tag_states")
 
 _SPECIAL_OPEN = re.compile(b"<(" + _SPECIAL + b")")
-_TAG_END = re.compile(_TAG_REST)
-_ATTR = re.compile(_pattern(rb"[WS/]*({NAME})(?:[WS]*=[WS]*({VALUE}))?", NAME=_NAME, VALUE=_VALUE))
+_TAG_END = _compile(_TAG_REST)
+_ATTR = _compile(_pattern(rb"[WS/]*({NAME})(?:[WS]*=[WS]*({VALUE}))?", NAME=_NAME, VALUE=_VALUE))
 _COMMENT_END = re.compile(rb"--!?>")
 _SCRIPT_CANDIDATE = re.compile(_pattern(rb"<script(?=[WS/>])"), re.IGNORECASE)
 _END_SCRIPT = _pattern(rb"</script[WS/>]")

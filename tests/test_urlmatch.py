@@ -371,9 +371,19 @@ def _agrees_with(parsed: Resolved, results: list[dict[str, str] | None]) -> None
         scheme = parsed.scheme or base.partition(":")[0]
         assert result is not None, (parsed, base)
         expected = (scheme + ":", parsed.host, _port_text(scheme, parsed.port), parsed.path)
-        assert (result["protocol"], result["hostname"], result["port"], result["pathname"]) == (
-            expected
-        ), (base, parsed)
+        path = _node20_path(result["pathname"], parsed.path)
+        assert (result["protocol"], result["hostname"], result["port"], path) == (expected), (
+            base,
+            parsed,
+        )
+
+
+def _node20_path(node: str, ours: str) -> str:
+    """Node 20's parser keeps a single-dot segment that follows one starting with a dot
+    (``https://a//.b/./`` gives ``//.b/./``); the standard, Chromium and ours remove every
+    single-dot segment. Only that difference is forgiven."""
+    forgiven = node.replace("/./", "/")
+    return ours if forgiven == ours and "/." in ours else node
 
 
 # Every printable ASCII character but ``^`` (Node 20's parser predates the standard's choice to

@@ -10,12 +10,27 @@ only adapts the shape.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
 
 from reqio_middleware.core import HOLD, PASS, RESOLVER_FAILED, REWRITTEN, Core, Page
 from reqio_middleware.identity import Identity
 from reqio_middleware.policy import PASS_ACTION
+
+logger = logging.getLogger("reqio_middleware")
+
+
+def log_stamp_failure(exc: Exception) -> None:
+    """What a framework adapter logs when stamping a page raised: the page then goes out as the
+    application made it, never as a 500."""
+    logger.error(
+        "reqio: could not stamp the page, it goes out without a token: %s: %s",
+        type(exc).__name__,
+        exc,
+        exc_info=exc,
+    )
+
 
 __all__ = ["Headers", "Outcome", "ResponseDriver", "stream_async", "stream_sync"]
 

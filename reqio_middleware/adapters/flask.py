@@ -42,7 +42,13 @@ from reqio_middleware import endpoint
 from reqio_middleware.adapters import IDENTITY_KEY
 from reqio_middleware.adapters._config import build_settings, debug_flag
 from reqio_middleware.adapters._endpoint import token_reply
-from reqio_middleware.adapters._responses import Headers, Outcome, ResponseDriver, stream_sync
+from reqio_middleware.adapters._responses import (
+    Headers,
+    Outcome,
+    ResponseDriver,
+    log_stamp_failure,
+    stream_sync,
+)
 from reqio_middleware.config import Settings
 from reqio_middleware.core import CONDITIONAL_ENVIRON, Core
 from reqio_middleware.identity import Identity, coerce_identity
@@ -182,12 +188,7 @@ class _State:
             )
             _apply(response, outcome)
         except Exception as exc:  # never a 500 because of us
-            logger.error(
-                "reqio: could not stamp the page, it goes out without a token: %s: %s",
-                type(exc).__name__,
-                exc,
-                exc_info=exc,
-            )
+            log_stamp_failure(exc)
             return False
         return outcome.stamped
 

@@ -31,7 +31,13 @@ from django.middleware.csrf import get_token  # type: ignore[import-untyped,unus
 from django.utils.cache import get_conditional_response  # type: ignore[import-untyped,unused-ignore]
 from django.utils.http import parse_http_date_safe  # type: ignore[import-untyped,unused-ignore]
 
-from reqio_middleware.adapters._responses import Outcome, ResponseDriver, stream_async, stream_sync
+from reqio_middleware.adapters._responses import (
+    Outcome,
+    ResponseDriver,
+    log_stamp_failure,
+    stream_async,
+    stream_sync,
+)
 from reqio_middleware.core import CONDITIONAL_ENVIRON, Core
 from reqio_middleware.identity import Identity
 from reqio_middleware.policy import PASS_ACTION
@@ -146,12 +152,7 @@ class ReqioMiddleware:
             )
             _apply(response, outcome)
         except Exception as exc:  # never a 500 because of us
-            logger.error(
-                "reqio: could not stamp the page, it goes out without a token: %s: %s",
-                type(exc).__name__,
-                exc,
-                exc_info=exc,
-            )
+            log_stamp_failure(exc)
             return self._untouched(request, response, held)
         if outcome.stamped:
             get_token(request)  # the CSRF cookie the browser helper's POST needs

@@ -138,8 +138,10 @@ class Page(Generic[AnyStr]):
         assert self.identity is not None
         self.mode = PASS
         if self.head and not body:
-            # A HEAD without its body: the GET's edits, but its length cannot be known.
-            return self._noted(edit_headers(self.headers, None), HEAD_EDITED), b""
+            # A HEAD without its body: the GET's edits, but the stamped length cannot be known
+            # without the body. The application's own length stays: without any, a server
+            # frames the HEAD as chunked and writes a terminator a client would misread.
+            return self._noted(edit_headers(self.headers, self.declared), HEAD_EDITED), b""
         new, reason = self._rewrite(body, self.identity)
         if new is None:
             return self._noted(self.headers, reason), b"" if self.head else body

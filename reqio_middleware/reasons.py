@@ -39,5 +39,5 @@ RESOLVER_FAILED = "resolver-failed"  #: the resolver raised or answered garbage 
 RESOLVER_TIMEOUT = "resolver-timeout"  #: the resolver did not answer in time (logged)
 MINTER_FAILED = "minter-failed"  #: the minter refused the identity (logged)
 STREAMED = "streamed"  #: streamed through the rewriter: the outcome is in the log line
-HEAD_EDITED = "head-edited"  #: a signed-in HEAD without its body: the GET's edits, no length
+HEAD_EDITED = "head-edited"  #: a signed-in HEAD without its body: the GET's edits, the app's length
 UNREADABLE = "body-not-readable"  #: a body we cannot see (zero-copy send, unreadable file)

@@ -342,10 +342,10 @@ def test_anonymous_head_keeps_the_apps_headers(blocks: list[bytes]) -> None:
     assert server.body == b"".join(blocks)  # what the bare app gives; the server drops it
 
 
-def test_signed_in_head_without_body_gets_the_edits_without_length() -> None:
+def test_signed_in_head_without_body_gets_the_edits_and_keeps_the_apps_length() -> None:
     server = run(middleware(make_app([], [HTML, cl(len(PAGE))])), method="HEAD")
     assert server.body == b""
-    assert server.header("content-length") == []
+    assert server.header("content-length") == [str(len(PAGE))]
     assert server.header("cache-control") == ["private, no-store"]
 
 

@@ -15,7 +15,7 @@ from types import ModuleType
 
 #: The C functions and the modules that may hold them (the first that has them all wins).
 _ACCELERATED_DEFAULT = ("_scan_data", "_tag_end", "_last_candidate")
-_MODULES = ("reqio_middleware.rewriter",)
+_MODULES = ("reqio_middleware.tokenizer", "reqio_middleware.rewriter")
 
 
 def _holder() -> tuple[ModuleType, tuple[str, ...]]:

@@ -296,6 +296,8 @@ def _process(command: list[str], env: dict[str, str]) -> Iterator[subprocess.Pop
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=10)
+        if proc.stdout is not None:
+            proc.stdout.close()
 
 
 def _env(**changes: str | None) -> dict[str, str]:

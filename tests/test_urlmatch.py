@@ -323,9 +323,10 @@ class NodeURL:
         return result
 
     def close(self) -> None:
-        assert self.process.stdin is not None
+        assert self.process.stdin is not None and self.process.stdout is not None
         self.process.stdin.close()
         self.process.wait(timeout=30)
+        self.process.stdout.close()  # else it is closed by the garbage collector, with a warning
 
 
 @pytest.fixture(scope="module")

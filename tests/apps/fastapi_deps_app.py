@@ -2,7 +2,8 @@
 
 Users sign in with ``POST /login?user=<id>`` (Starlette's signed session cookie); the
 ``optional_user`` dependency reads it, as an app's own ``get_current_user`` would.
-``/strict/...`` uses ``HTTPBearer`` (it raises 401 for anonymous callers). Starlette's
+``/strict/...`` uses a bearer-token dependency that raises 401 for anonymous callers
+(older FastAPI releases' ``HTTPBearer`` answered 403 there, so the 401 is raised here). Starlette's
 ``GZipMiddleware`` is outermost, Reqio inside it. ``build(reqio=False)`` is the same app
 without Reqio.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.middleware.gzip import GZipMiddleware
@@ -39,12 +40,14 @@ async def current_identity(
     return {"sub": user, "email": f"{user}@ex.test"} if user else None
 
 
-bearer = HTTPBearer()
+bearer = HTTPBearer(auto_error=False)
 
 
 def bearer_identity(
-    credentials: Annotated[HTTPAuthorizationCredentials, Depends(bearer)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> dict[str, str]:
+    if credentials is None:
+        raise HTTPException(401, "Not authenticated", headers={"WWW-Authenticate": "Bearer"})
     return {"sub": credentials.credentials, "email": f"{credentials.credentials}@ex.test"}
 
 

@@ -41,6 +41,42 @@ def cases() -> dict[str, bytes]:
         "unclosed attribute quote": _fill(b'<div title="', b"<p>text <script src=x></p>\n", end),
         "<script><!--<script> nesting": _fill(b"", b"<script><!--<script>", b"</script>" + end),
         "100k widget tags": widget * 100_000,
+        **_foreign_cases(end),
+    }
+
+
+#: Inline SVG icons as icon sets write them (one path, or a group, a title, a <use>).
+_ICON_PATH = (
+    b'<path d="M3 12l2-2m0 0 7-7 7 7M5 10v10a1 1 0 0 0 1 1h3m10-11 2 2m-2-2v10a1 1 0 0 1-1 1h-3'
+    b'm-6 0a1 1 0 0 0 1-1v-4a1 1 0 0 1 1-1h2a1 1 0 0 1 1 1v4a1 1 0 0 0 1 1m-6 0h6"/>'
+)
+_ICON_OPEN = b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" width="24" height="24">'
+
+
+def _foreign_cases(end: bytes) -> dict[str, bytes]:
+    """Foreign content (SVG, MathML) and <select>, where the tree model decides each tag; each
+    closes before the widget, which is stamped once."""
+    icon = b'<a href="/home">' + _ICON_OPEN + _ICON_PATH + b"</svg> Home</a>\n"
+    group = (
+        _ICON_OPEN
+        + b'<g fill="none" stroke="currentColor"><circle cx="12" cy="12" r="9"/>'
+        + _ICON_PATH
+        + b'</g><use href="#dot" x="2"/></svg>\n'
+    )
+    titled = _ICON_OPEN + b"<title>Home</title>" + _ICON_PATH + b"</svg>\n"
+    mrow = (
+        b"<mrow><mi>x</mi><mo>=</mo><mfrac><mn>1</mn>"
+        b"<msup><mi>y</mi><mn>2</mn></msup></mfrac></mrow>\n"
+    )
+    option = b'<option value="country-042">Country number forty-two</option>\n'
+    return {
+        "inline SVG icons (a path each)": _fill(b"<ul>", b"<li>" + icon + b"</li>", b"</ul>" + end),
+        "SVG icons with <g>, <circle/>, <use href>": _fill(b"<div>", group, b"</div>" + end),
+        "SVG icons with a <title>": _fill(b"<div>", titled, b"</div>" + end),
+        "<svg> holding 1 MB of '<'": _fill(b"<svg>", b"<", b"</svg>" + end),
+        "<svg> holding 1 MB of '< a' text": _fill(b"<svg><text>", b"< a ", b"</text></svg>" + end),
+        "<math> block": _fill(b'<math display="block">', mrow, b"</math>" + end),
+        "<select> with many <option>s": _fill(b'<select name="c">', option, b"</select>" + end),
     }
 
 

@@ -671,6 +671,467 @@ static PyObject *last_candidate(PyObject *module, PyObject *const *args, Py_ssiz
     return PyLong_FromSsize_t(found);
 }
 
+/* ---- Foreign content (SVG, MathML) and <select> content --------------------------------
+ *
+ * Inside <svg>/<math> and <select> the tree builder decides what a tag does, so the rewriter
+ * walks them with its tree model (foreign.py), tag by tag. These runs take the tags whose
+ * effect on that model is simple enough to carry here: ordinary foreign elements (a stack of
+ * names), SVG HTML integration points and MathML text integration points holding only text
+ * (whose closing makes the model "ambiguous" and remembers the closed names), text, comments,
+ * bogus comments and CDATA sections. They stop at whatever else the model must see, and
+ * report how its stack and flags changed, which the caller applies. */
+
+static const Name FOREIGN_STOPS[] = {FOREIGN_RUN_STOPS};
+static const Name SWITCHING_NAMES[] = {FOREIGN_SWITCHING};
+static const Name SVG_POINTS[] = {SVG_HTML_POINTS};
+static const Name MATH_POINTS[] = {MATHML_TEXT_POINTS};
+static const Name UNSURE_END[] = {UNSURE_FOREIGN_END};
+static const Name SELECT_STOPS[] = {SELECT_RUN_STOPS};
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Element names longer than this are left to the tree model (which gives up on end tags
+ * longer than that); the stack and the closed names hold at most RUN_CAP entries. */
+#define RUN_NAME_MAX 64
+#define RUN_CAP 128
+enum { F_MATH = 1, F_AMBIGUOUS = 2 };
+enum { TOP_PLAIN, TOP_POINT, TOP_TOUCHED };
+
+static inline unsigned char ascii_lower(unsigned char c) {
+    return (unsigned char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+}
+
+static int in_names(const unsigned char *s, Py_ssize_t len, const Name *names, size_t count) {
+    for (size_t i = 0; i < count; i++) {
+        if (names[i].len == len && memcmp(names[i].name, s, (size_t)len) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+typedef struct {
+    const unsigned char *s;
+    Py_ssize_t len;
+} Str;
+
+static int same(Str a, const unsigned char *s, Py_ssize_t len) {
+    return a.len == len && memcmp(a.s, s, (size_t)len) == 0;
+}
+
+typedef struct {
+    Str stack[RUN_CAP]; /* stack[0:n_open] starts as the caller's open elements */
+    int depth, n_open, kept, max_depth, top, ambiguous, math;
+    Str closed[RUN_CAP];
+    int n_closed, n_closed0, max_closed;
+    unsigned char arena[RUN_CAP][RUN_NAME_MAX]; /* the lowercase names pushed here */
+    unsigned char closed_arena[RUN_CAP][RUN_NAME_MAX]; /* copies: arena slots are reused */
+    unsigned char name[RUN_NAME_MAX];           /* the tag name being read, lowercase */
+} Run;
+
+/* The tag name from b[s] (the first byte is a letter), lowercased into r->name: its end, or
+ * -1 when the buffer ends first or it is longer than RUN_NAME_MAX. */
+static Py_ssize_t run_name(Run *r, const unsigned char *b, Py_ssize_t s, Py_ssize_t n,
+                           Py_ssize_t *len) {
+    Py_ssize_t q = run_until(b, s, n, ENDS_TAG_NAME);
+    if (q >= n || q - s > RUN_NAME_MAX) {
+        return -1;
+    }
+    *len = q - s;
+    for (Py_ssize_t k = 0; k < *len; k++) {
+        r->name[k] = ascii_lower(b[s + k]);
+    }
+    return q;
+}
+
+/* The attribute states for the common form: each attribute after whitespace, its value
+ * quoted or absent, then '>' or '/>' (sets *closing). After it, or -1 for any other form. */
+static Py_ssize_t common_attrs(const unsigned char *b, Py_ssize_t q, Py_ssize_t n, int *closing) {
+    for (;;) {
+        Py_ssize_t s = q;
+        while (q < n && is_ws(b[q])) {
+            q++;
+        }
+        if (q >= n) {
+            return -1;
+        }
+        if (b[q] == '>' || b[q] == '/') {
+            *closing = b[q] == '/';
+            return !*closing ? q + 1 : q + 1 < n && b[q + 1] == '>' ? q + 2 : -1;
+        }
+        Py_ssize_t a = q;
+        while (q < n && !(CLASS[b[q]] & ENDS_ATTR_NAME) && b[q] != '"' && b[q] != '\'' &&
+               b[q] != '<' && b[q] != '`') {
+            q++;
+        }
+        if (q == s || q == a || q >= n) {
+            return -1;
+        }
+        if (b[q] == '=') {
+            q++;
+            if (q >= n || (b[q] != '"' && b[q] != '\'')) {
+                return -1;
+            }
+            const unsigned char *close = memchr(b + q + 1, b[q], (size_t)(n - q - 1));
+            if (close == NULL) {
+                return -1;
+            }
+            q = (close - b) + 1;
+        }
+    }
+}
+
+/* A start tag at b[p] ('<' and a letter): the position after it, or -1 to stop. At depth 0
+ * (HTML content) only the <svg> or <math> that opens foreign content is taken. */
+static Py_ssize_t run_start(Run *r, const unsigned char *b, Py_ssize_t p, Py_ssize_t n) {
+    Py_ssize_t len, closing_at;
+    Py_ssize_t q = run_name(r, b, p + 1, n, &len);
+    if (q < 0 || r->top != TOP_PLAIN) {
+        return -1;
+    }
+    int root = r->depth == 0;
+    if (root ? !((len == 3 && memcmp(r->name, "svg", 3) == 0) ||
+                 (len == 4 && memcmp(r->name, "math", 4) == 0))
+             : in_names(r->name, len, FOREIGN_STOPS, COUNT(FOREIGN_STOPS)) ||
+                   (r->ambiguous && in_names(r->name, len, SWITCHING_NAMES, COUNT(SWITCHING_NAMES)))) {
+        return -1;
+    }
+    int closing;
+    closing_at = common_attrs(b, q, n, &closing);
+    if (closing_at < 0 || closing) {
+        return closing_at;
+    }
+    if (r->depth >= r->max_depth) {
+        return -1;
+    }
+    if (root) {
+        r->math = len == 4;
+    }
+    int point = !root && (r->math ? in_names(r->name, len, MATH_POINTS, COUNT(MATH_POINTS))
+                                  : in_names(r->name, len, SVG_POINTS, COUNT(SVG_POINTS)));
+    memcpy(r->arena[r->depth], r->name, (size_t)len);
+    r->stack[r->depth].s = r->arena[r->depth];
+    r->stack[r->depth].len = len;
+    r->depth++;
+    r->top = point ? TOP_POINT : TOP_PLAIN;
+    return closing_at;
+}
+
+static int is_closed(const Run *r, Str name, int upto) {
+    for (int k = 0; k < upto; k++) {
+        if (same(r->closed[k], name.s, name.len)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Pop the stack down to `to`; names are remembered while the model is ambiguous, as long as
+ * they fit (0 and nothing done when they would not). */
+static int run_pop(Run *r, int to, int ambiguous) {
+    if (ambiguous) {
+        int added = 0;
+        for (int k = r->depth - 1; k >= to; k--) {
+            int seen = is_closed(r, r->stack[k], r->n_closed);
+            for (int j = r->depth - 1; j > k && !seen; j--) {
+                seen = same(r->stack[j], r->stack[k].s, r->stack[k].len);
+            }
+            added += !seen;
+        }
+        if (r->n_closed + added > r->max_closed) {
+            return 0;
+        }
+        for (int k = r->depth - 1; k >= to; k--) {
+            Str name = r->stack[k];
+            if (!is_closed(r, name, r->n_closed)) {
+                if (name.len <= RUN_NAME_MAX) { /* longer ones are the caller's, which stay */
+                    memcpy(r->closed_arena[r->n_closed], name.s, (size_t)name.len);
+                    name.s = r->closed_arena[r->n_closed];
+                }
+                r->closed[r->n_closed++] = name;
+            }
+        }
+    }
+    r->ambiguous = ambiguous;
+    r->depth = to;
+    r->kept = to < r->kept ? to : r->kept;
+    r->top = TOP_PLAIN;
+    return 1;
+}
+
+/* An end tag at b[p] ('</' and a letter): after it, or -1 to stop. */
+static Py_ssize_t run_end(Run *r, const unsigned char *b, Py_ssize_t p, Py_ssize_t n) {
+    Py_ssize_t len;
+    Py_ssize_t q = run_name(r, b, p + 2, n, &len);
+    if (q < 0 || in_names(r->name, len, UNSURE_END, COUNT(UNSURE_END))) {
+        return -1;
+    }
+    Py_ssize_t end = tag_rest(b, q, n);
+    if (end < 0) {
+        return -1;
+    }
+    int i = r->depth - 1;
+    if (r->top == TOP_TOUCHED) { /* text was read under HTML rules: it must close itself */
+        if (!same(r->stack[i], r->name, len)) {
+            return -1;
+        }
+    } else {
+        while (i >= 0 && !same(r->stack[i], r->name, len)) {
+            i--;
+        }
+        if (i < 0) {
+            return -1;
+        }
+    }
+    return run_pop(r, i, r->ambiguous || r->top == TOP_TOUCHED) ? end : -1;
+}
+
+/* '<!' at b[p]: a comment, a CDATA section (in an ordinary element only) or a bogus comment;
+ * after it, or -1. */
+static Py_ssize_t run_bang(const Run *r, const unsigned char *b, Py_ssize_t p, Py_ssize_t n) {
+    if (n - p < 9) {
+        return -1; /* '<!--' or '<![CDATA[' cannot be told yet */
+    }
+    if (b[p + 2] == '-' && b[p + 3] == '-') {
+        return comment_end(b, p, n);
+    }
+    if (memcmp(b + p + 2, "[CDATA[", 7) != 0) {
+        return up_to_gt(b, p + 2, n);
+    }
+    if (r->top != TOP_PLAIN || r->ambiguous) {
+        return -1;
+    }
+    for (Py_ssize_t q = p + 9; q + 2 < n; q++) {
+        const unsigned char *close = memchr(b + q, ']', (size_t)(n - q - 2));
+        if (close == NULL) {
+            return -1;
+        }
+        q = close - b;
+        if (b[q + 1] == ']' && b[q + 2] == '>') {
+            return q + 3;
+        }
+    }
+    return -1;
+}
+
+static inline void run_text(Run *r) {
+    if (r->top == TOP_POINT) {
+        r->top = TOP_TOUCHED;
+    }
+}
+
+/* The run from p: where it stops. It stops at once when the stack empties. */
+static Py_ssize_t foreign_run(Run *r, const unsigned char *b, Py_ssize_t p, Py_ssize_t n) {
+    while (p < n) {
+        const unsigned char *lt = memchr(b + p, '<', (size_t)(n - p));
+        Py_ssize_t at = lt == NULL ? n : lt - b;
+        if (at > p) {
+            if (r->depth == 0) {
+                return p;
+            }
+            run_text(r);
+            p = at;
+            if (p >= n) {
+                return p;
+            }
+        }
+        if (p + 1 >= n) {
+            return p;
+        }
+        unsigned char c = b[p + 1];
+        Py_ssize_t end;
+        if (is_alpha(c)) {
+            end = run_start(r, b, p, n);
+        } else if (r->depth == 0) {
+            return p;
+        } else if (c == '/') {
+            end = p + 2 >= n           ? -1
+                  : b[p + 2] == '>'    ? p + 3
+                  : is_alpha(b[p + 2]) ? run_end(r, b, p, n)
+                                       : up_to_gt(b, p + 2, n);
+        } else if (c == '!') {
+            end = run_bang(r, b, p, n);
+        } else if (c == '?') {
+            end = up_to_gt(b, p + 2, n);
+        } else {
+            run_text(r); /* a '<' that starts nothing is text */
+            end = p + 1;
+        }
+        if (end < 0) {
+            return p;
+        }
+        p = end;
+        if (r->depth == 0) {
+            return p;
+        }
+    }
+    return p;
+}
+
+/* A tuple of bytes as names (not copied: the tuple outlives the call), at most `most`. */
+static int names_arg(PyObject *tuple, Str *out, int most, const char *what) {
+    if (!PyTuple_Check(tuple) || PyTuple_GET_SIZE(tuple) > most) {
+        PyErr_Format(PyExc_ValueError, "%s: a tuple of at most %d names", what, most);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(tuple); i++) {
+        PyObject *item = PyTuple_GET_ITEM(tuple, i);
+        if (!PyBytes_Check(item)) {
+            PyErr_Format(PyExc_TypeError, "%s: names are bytes", what);
+            return -1;
+        }
+        out[i].s = (const unsigned char *)PyBytes_AS_STRING(item);
+        out[i].len = PyBytes_GET_SIZE(item);
+    }
+    return (int)PyTuple_GET_SIZE(tuple);
+}
+
+static PyObject *names_tuple(const Str *names, int from, int to) {
+    PyObject *tuple = PyTuple_New(to - from);
+    for (int i = from; tuple != NULL && i < to; i++) {
+        PyObject *item = PyBytes_FromStringAndSize((const char *)names[i].s, names[i].len);
+        if (item == NULL) {
+            Py_DECREF(tuple);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(tuple, i - from, item);
+    }
+    return tuple;
+}
+
+#define SCAN_FOREIGN_USAGE                                                                    \
+    "scan_foreign(buf: bytes, pos: int, end: int, open: tuple[bytes, ...], flags: int, "      \
+    "room: int, closed: tuple[bytes, ...], closed_room: int)"
+
+/* scan_foreign(...) -> (pos, kept, pushed, top, ambiguous, added): see tokenizer.py. */
+static PyObject *scan_foreign(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    (void)module;
+    const unsigned char *b;
+    Py_ssize_t pos, n, end, room, closed_room;
+    long flags;
+    if (nargs != 8 || parse_args(args, 2, 2, SCAN_FOREIGN_USAGE, &b, &pos, &n, NULL, NULL) < 0) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_TypeError, SCAN_FOREIGN_USAGE);
+        }
+        return NULL;
+    }
+    end = PyLong_AsSsize_t(args[2]);
+    flags = PyLong_AsLong(args[4]);
+    room = PyLong_AsSsize_t(args[5]);
+    closed_room = PyLong_AsSsize_t(args[7]);
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    if (end < pos || end > n || room < 0 || closed_room < 0 || flags < 0 || flags > 3) {
+        PyErr_SetString(PyExc_ValueError, "end, room, closed_room or flags out of range");
+        return NULL;
+    }
+    Run *r = PyMem_Malloc(sizeof(Run));
+    if (r == NULL) {
+        return PyErr_NoMemory();
+    }
+    r->n_open = names_arg(args[3], r->stack, RUN_CAP / 2, "open");
+    r->n_closed0 = r->n_open < 0 ? -1 : names_arg(args[6], r->closed, RUN_CAP / 2, "closed");
+    if (r->n_closed0 < 0) {
+        PyMem_Free(r);
+        return NULL;
+    }
+    r->depth = r->kept = r->n_open;
+    r->max_depth = r->n_open + (int)(room < RUN_CAP / 2 ? room : RUN_CAP / 2);
+    r->n_closed = r->n_closed0;
+    r->max_closed = r->n_closed0 + (int)(closed_room < RUN_CAP / 2 ? closed_room : RUN_CAP / 2);
+    r->top = TOP_PLAIN;
+    r->ambiguous = (flags & F_AMBIGUOUS) != 0;
+    r->math = (flags & F_MATH) != 0;
+    Py_ssize_t stop = foreign_run(r, b, pos, end);
+    PyObject *pushed = names_tuple(r->stack, r->kept, r->depth);
+    PyObject *added = names_tuple(r->closed, r->n_closed0, r->n_closed);
+    PyObject *result = pushed == NULL || added == NULL
+                           ? NULL
+                           : Py_BuildValue("(niOiNO)", stop, r->kept, pushed,
+                                           r->depth > r->kept ? r->top : TOP_PLAIN,
+                                           PyBool_FromLong(r->ambiguous), added);
+    Py_XDECREF(pushed);
+    Py_XDECREF(added);
+    PyMem_Free(r);
+    return result;
+}
+
+/* _BULK_SELECT's language: text, '<' that starts nothing, start tags but SELECT_STOPS,
+ * end tags but </select>, '</>', bogus comments and doctypes. Where the run from p ends. */
+static Py_ssize_t select_run(const unsigned char *b, Py_ssize_t p, Py_ssize_t n) {
+    static const Name SELECT = NAME("select");
+    while (p < n) {
+        const unsigned char *lt = memchr(b + p, '<', (size_t)(n - p));
+        if (lt == NULL) {
+            return n;
+        }
+        p = lt - b;
+        if (p + 1 >= n) {
+            return p;
+        }
+        unsigned char c = b[p + 1];
+        Py_ssize_t end;
+        if (is_alpha(c)) {
+            for (size_t i = 0; i < COUNT(SELECT_STOPS); i++) {
+                if (name_at(b, p + 1, n, SELECT_STOPS[i].name, SELECT_STOPS[i].len) == 1) {
+                    return p;
+                }
+            }
+            end = tag_rest(b, run_until(b, p + 2, n, ENDS_TAG_NAME), n);
+        } else if (c == '/') {
+            if (p + 2 >= n) {
+                return p;
+            }
+            unsigned char d = b[p + 2];
+            if (is_alpha(d)) {
+                if (name_at(b, p + 2, n, SELECT.name, SELECT.len) == 1) {
+                    return p;
+                }
+                end = tag_rest(b, run_until(b, p + 3, n, ENDS_TAG_NAME), n);
+            } else {
+                end = d == '>' ? p + 3 : up_to_gt(b, p + 2, n);
+            }
+        } else if (c == '!') {
+            if (p + 3 < n && b[p + 2] == '-' && b[p + 3] == '-') {
+                return p; /* a comment: the rewriter's own state */
+            }
+            end = up_to_gt(b, p + 2, n);
+        } else if (c == '?') {
+            end = up_to_gt(b, p + 2, n);
+        } else {
+            end = p + 1;
+        }
+        if (end < 0) {
+            return p;
+        }
+        p = end;
+    }
+    return p;
+}
+
+static PyObject *scan_select(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    (void)module;
+    const unsigned char *b;
+    Py_ssize_t pos, n, end;
+    if (nargs != 3 ||
+        parse_args(args, 2, 2, "scan_select(buf: bytes, pos: int, end: int)", &b, &pos, &n, NULL,
+                   NULL) < 0) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_TypeError, "scan_select(buf: bytes, pos: int, end: int)");
+        }
+        return NULL;
+    }
+    end = PyLong_AsSsize_t(args[2]);
+    if (end == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (end < pos || end > n) {
+        PyErr_SetString(PyExc_ValueError, "end out of range");
+        return NULL;
+    }
+    return PyLong_FromSsize_t(select_run(b, pos, end));
+}
+
 static PyMethodDef methods[] = {
     {"scan_data", (PyCFunction)(void (*)(void))scan_data, METH_FASTCALL,
      "scan_data(buf, pos, path=b'') -> int: where the data-state run from pos ends."},
@@ -680,6 +1141,11 @@ static PyMethodDef methods[] = {
      "tag_states(buf, pos, state) -> int: after '>' (>= 0), or -1 - the state to resume in."},
     {"last_candidate", (PyCFunction)(void (*)(void))last_candidate, METH_FASTCALL,
      "last_candidate(buf, hi, path) -> int: the last '<script' before hi that may be the widget."},
+    {"scan_foreign", (PyCFunction)(void (*)(void))scan_foreign, METH_FASTCALL,
+     "scan_foreign(buf, pos, end, open, flags, room, closed, closed_room) -> the run over "
+     "foreign content from pos: (pos, kept, pushed, top, ambiguous, added)."},
+    {"scan_select", (PyCFunction)(void (*)(void))scan_select, METH_FASTCALL,
+     "scan_select(buf, pos, end) -> int: where the run over <select> content from pos ends."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -24,3 +24,101 @@
 #define N_STOPS 8
 /* The first letters of SPECIAL's names: any other tag is told apart at once. */
 #define MAYBE_SPECIAL(c) ((c) == 'b' || (c) == 'f' || (c) == 'i' || (c) == 'm' || (c) == 'n' || (c) == 'p' || (c) == 's' || (c) == 't' || (c) == 'x')
+
+/* The runs over foreign content and <select> content (scan_foreign, scan_select). */
+#define FOREIGN_RUN_STOPS \
+    NAME("annotation-xml"), \
+    NAME("b"), \
+    NAME("base"), \
+    NAME("big"), \
+    NAME("blockquote"), \
+    NAME("body"), \
+    NAME("br"), \
+    NAME("center"), \
+    NAME("code"), \
+    NAME("dd"), \
+    NAME("div"), \
+    NAME("dl"), \
+    NAME("dt"), \
+    NAME("em"), \
+    NAME("embed"), \
+    NAME("font"), \
+    NAME("h1"), \
+    NAME("h2"), \
+    NAME("h3"), \
+    NAME("h4"), \
+    NAME("h5"), \
+    NAME("h6"), \
+    NAME("head"), \
+    NAME("hr"), \
+    NAME("i"), \
+    NAME("img"), \
+    NAME("li"), \
+    NAME("listing"), \
+    NAME("menu"), \
+    NAME("meta"), \
+    NAME("nobr"), \
+    NAME("ol"), \
+    NAME("p"), \
+    NAME("pre"), \
+    NAME("ruby"), \
+    NAME("s"), \
+    NAME("script"), \
+    NAME("small"), \
+    NAME("span"), \
+    NAME("strike"), \
+    NAME("strong"), \
+    NAME("sub"), \
+    NAME("sup"), \
+    NAME("table"), \
+    NAME("tt"), \
+    NAME("u"), \
+    NAME("ul"), \
+    NAME("var"), \
+
+#define FOREIGN_SWITCHING \
+    NAME("iframe"), \
+    NAME("noembed"), \
+    NAME("noframes"), \
+    NAME("noscript"), \
+    NAME("plaintext"), \
+    NAME("script"), \
+    NAME("style"), \
+    NAME("textarea"), \
+    NAME("title"), \
+    NAME("xmp"), \
+
+#define SVG_HTML_POINTS \
+    NAME("desc"), \
+    NAME("foreignobject"), \
+    NAME("title"), \
+
+#define MATHML_TEXT_POINTS \
+    NAME("mi"), \
+    NAME("mn"), \
+    NAME("mo"), \
+    NAME("ms"), \
+    NAME("mtext"), \
+
+#define UNSURE_FOREIGN_END \
+    NAME("br"), \
+    NAME("p"), \
+
+#define SELECT_RUN_STOPS \
+    NAME("base"), \
+    NAME("frameset"), \
+    NAME("iframe"), \
+    NAME("math"), \
+    NAME("noembed"), \
+    NAME("noframes"), \
+    NAME("noscript"), \
+    NAME("plaintext"), \
+    NAME("script"), \
+    NAME("select"), \
+    NAME("style"), \
+    NAME("svg"), \
+    NAME("template"), \
+    NAME("textarea"), \
+    NAME("title"), \
+    NAME("xmp"), \
+

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from . import tags
+from . import tags, tokenizer
 
 HTML, SVG, MATHML = range(3)
 #: What a node is for the dispatcher: ordinary, an HTML integration point, a MathML text
@@ -89,9 +89,70 @@ class Tree:
         return top.ns != HTML and top.kind == PLAIN and top.name != tags.ANNOTATION_XML
 
     @property
+    def select_plain(self) -> bool:
+        """Inside a ``<select>`` with no names remembered after a text element, where only its
+        own end tag and the start tags of tags.SELECT_RUN_STOPS matter: the scanner passes over
+        the rest in bulk."""
+        return self.in_select and not self._closed_names and self.unsure is None
+
+    @property
     def foreign(self) -> bool:
         """Inside ``<svg>``/``<math>`` (integration points included): never stamp here."""
         return bool(self._stack)
+
+    # --- runs over foreign content (tokenizer._scan_foreign) -----------------------------
+
+    def run_state(
+        self,
+    ) -> tuple[tuple[bytes, ...], int, int, tuple[bytes, ...], int] | None:
+        """What a run over foreign content starts from: the ordinary SVG/MathML elements open
+        at the top of the stack (none in HTML content, where it starts at ``<svg``/``<math``),
+        its flags, the room left on the stack, the remembered names and the room left for
+        them. None where no run can start (an integration point or HTML element on top)."""
+        if self.unsure is not None or self.in_select:
+            return None
+        opened: list[bytes] = []
+        for node in reversed(self._stack):
+            if node.ns == HTML or node.kind != PLAIN or node.touched:
+                break
+            if node.name == tags.ANNOTATION_XML:
+                break
+            opened.append(node.name)
+        if self._stack and not opened:
+            return None
+        flags = tokenizer.RUN_MATH if self._stack and self._stack[-1].ns == MATHML else 0
+        flags |= tokenizer.RUN_AMBIGUOUS if self._ambiguous else 0
+        closed = tuple(self._closed_names)
+        return (
+            tuple(reversed(opened)),
+            flags,
+            MAX_DEPTH - len(self._stack),
+            closed,
+            MAX_DEPTH - len(closed),
+        )
+
+    def run_result(
+        self,
+        n_open: int,
+        kept: int,
+        pushed: tuple[bytes, ...],
+        top: int,
+        ambiguous: bool,
+        added: tuple[bytes, ...],
+    ) -> None:
+        """Apply what a run did: ``kept`` of the ``n_open`` elements it started with are still
+        open, ``pushed`` are open above them (the top one an integration point holding text
+        or not, as ``top`` says); the ambiguous flag, and the names remembered since."""
+        root = SVG if pushed[:1] == (tags.SVG,) else MATHML  # pushed from HTML content
+        ns = self._stack[-1].ns if self._stack else root
+        del self._stack[len(self._stack) - n_open + kept :]
+        self._stack.extend(_Node(ns, name, PLAIN) for name in pushed)
+        if pushed and top != tokenizer.RUN_PLAIN:
+            node = self._stack[-1]
+            node.kind = HTML_POINT if ns == SVG else TEXT_POINT
+            node.touched = top == tokenizer.RUN_TOUCHED
+        self._ambiguous = ambiguous and bool(self._stack)
+        self._closed_names.update(added)
 
     def give_up(self, why: str) -> None:
         if self.unsure is None:

@@ -21,8 +21,6 @@ from .charrefs import decode_attribute
 from .matcher import MAX_TAG_BYTES, TagReport, _attributes, _first, _lookup, _matcher_for
 from .stamp import _encode_token, _stamp
 from .tokenizer import (
-    _BULK_FOREIGN,
-    _BULK_SELECT,
     _COMMENT_END,
     _RAW_END,
     _RUN_TAG_NAME,
@@ -51,7 +49,11 @@ _CONTEXTS = {
 }
 _HELD_SCRIPT, _HELD_TREE = range(2)
 _TREE_OR_BASE = tags.TREE_STOPS | {tags.BASE}
-_BULK_WINDOW = 64 * 1024
+_OPENERS = tags.FOREIGN_OPENERS
+#: Foreign and select content is run over in windows of this size (one very long pattern
+#: match is slower than a few); a tag a run takes is within one, so never longer than the
+#: scanner holds.
+_BULK_WINDOW = MAX_TAG_BYTES
 #: An end tag in foreign content or a select whose name runs on longer than this (with its
 #: '</') is given up on: the name is held until it ends, and no element name is that long.
 _MAX_END_NAME = 66  # a held <script> in HTML content, a tag the tree sees
@@ -428,9 +430,13 @@ class HTMLRewriter:
         """One token of the data state where the tree builder decides (foreign content, a
         select): every tag goes through :class:`foreign.Tree`. (pos, emit, hold)."""
         n = len(buf)
-        bulk = _BULK_SELECT if self._tree.in_select else _BULK_FOREIGN if self._tree.plain else None
-        if bulk is not None:  # in windows: one very long match is slower than a few
-            pos = bulk.match(buf, pos, min(n, pos + _BULK_WINDOW)).end()  # type: ignore[union-attr]
+        window = min(n, pos + _BULK_WINDOW)
+        if self._tree.select_plain:
+            pos = tokenizer._scan_select(buf, pos, window)
+        elif not self._tree.in_select and not self._own_end:
+            run = self._foreign_run(buf, pos, window)
+            if run != pos:  # the tree may have left foreign content: the step loop decides
+                return run, emit, n
         lt = buf.find(b"<", pos)
         if lt != pos:
             self._tree.text()
@@ -464,6 +470,20 @@ class HTMLRewriter:
             return lt, emit, lt
         self._tree.text()  # a '<' that starts nothing is text
         return lt + 1, emit, n
+
+    def _foreign_run(self, buf: bytes, pos: int, end: int) -> int:
+        """Run over the foreign content from ``pos`` that the tree model needs to see only in
+        summary (tokenizer ``_scan_foreign``), and apply that summary; where it stopped."""
+        state = self._tree.run_state()
+        if state is None:
+            return pos
+        opened, flags, room, closed, closed_room = state
+        stop, kept, pushed, top, ambiguous, added = tokenizer._scan_foreign(
+            buf, pos, end, opened, flags, room, closed, closed_room
+        )
+        if stop != pos:
+            self._tree.run_result(len(opened), kept, pushed, top, ambiguous, added)
+        return stop
 
     def _hold_tag(self, buf: bytes, lt: int, name_end: int, kind: int) -> None:
         """Keep an incomplete start tag from ``lt`` for the next chunk. The tag states run
@@ -535,6 +555,10 @@ class HTMLRewriter:
         """A start tag the tree must see whole (its attributes and '/>' matter). (pos, hold).
         ``end``: where the tag ends, when a held tag's states found it already."""
         n = len(buf)
+        if end == -1 and self._tree.html_content and buf[lt + 1 : name_end].lower() in _OPENERS:
+            run = self._foreign_run(buf, lt, min(n, lt + _BULK_WINDOW))
+            if run != lt:  # through the foreign content, or as far as the tree allows
+                return run, n
         if end == -1:
             end = tokenizer._tag_end(buf, name_end) if name_end < n else -1
         if end == -1:

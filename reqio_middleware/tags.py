@@ -69,6 +69,15 @@ HTML_TABLE_AND_TEMPLATE = frozenset(
 #: the model inside it, which only makes it stricter.
 SELECT_UNSURE = SWITCHING | FOREIGN_OPENERS | {b"template", FRAMESET}
 
+#: Start tags at which the runs over foreign content (tokenizer ``_scan_foreign``) hand over
+#: to the tree model tag by tag: breakouts, ``font`` (a breakout with some attributes),
+#: ``script`` (reported where it is not stamped), ``base`` (noted) and ``annotation-xml``
+#: (whose encoding decides what it is). SWITCHING names stop them too once the model is
+#: ambiguous (see :mod:`.foreign`).
+FOREIGN_RUN_STOPS = BREAKOUTS | {FONT, SCRIPT, BASE, ANNOTATION_XML}
+#: Start tags at which the runs over ``<select>`` content (``_scan_select``) hand over.
+SELECT_RUN_STOPS = SELECT_UNSURE | {SELECT, BASE}
+
 
 # --- the C scanner's copy -----------------------------------------------------------------
 
@@ -95,8 +104,20 @@ def c_header() -> str:
         f"#define N_STOPS {len(stops) + 1}",
         "/* The first letters of SPECIAL's names: any other tag is told apart at once. */",
         "#define MAYBE_SPECIAL(c) (" + " || ".join(f"(c) == '{c}'" for c in firsts) + ")",
+        "",
+        "/* The runs over foreign content and <select> content (scan_foreign, scan_select). */",
+        *_name_list("FOREIGN_RUN_STOPS", FOREIGN_RUN_STOPS),
+        *_name_list("FOREIGN_SWITCHING", SWITCHING),
+        *_name_list("SVG_HTML_POINTS", SVG_HTML_POINTS),
+        *_name_list("MATHML_TEXT_POINTS", MATHML_TEXT_POINTS),
+        *_name_list("UNSURE_FOREIGN_END", UNSURE_FOREIGN_END),
+        *_name_list("SELECT_RUN_STOPS", SELECT_RUN_STOPS),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _name_list(macro: str, names: frozenset[bytes]) -> list[str]:
+    return [f"#define {macro} \\", *(f'    NAME("{n.decode()}"), \\' for n in sorted(names)), ""]
 
 
 if __name__ == "__main__":

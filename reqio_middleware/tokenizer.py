@@ -111,7 +111,8 @@ def _names(names: frozenset[bytes]) -> bytes:
 
 
 # The same for the data state inside a <select> (HTML content): every tag passes but the
-# start tags whose handling differs between select parsings, <select> itself and </select>.
+# start tags whose handling differs between select parsings, <select> itself, <base> (which
+# the scanner notes) and </select>.
 _BULK_SELECT = _compile(
     _pattern(
         rb"(?:[^<]+"
@@ -125,25 +126,51 @@ _BULK_SELECT = _compile(
         rb")*",
         TAG_NAME=_TAG_NAME,
         REST=_TAG_REST,
-        STOPS=_names(tags.SELECT_UNSURE | {tags.SELECT}),
+        STOPS=_names(tags.SELECT_RUN_STOPS),
         SELECT=_names(frozenset({tags.SELECT})),
     )
 )
-# And inside an ordinary SVG/MathML element (not an integration point): text, a '<' that
-# starts nothing, CDATA sections (text there), and self-closing start tags with quoted or no
-# attribute values, which the tree pops at once, unless their name breaks out or may switch
-# the tokenizer elsewhere.
-_BULK_FOREIGN = _compile(
-    _pattern(
-        rb"(?:[^<]+"
-        rb"|<(?=[^a-zA-Z!/?])"
-        rb"|<!\[CDATA\[[^\]]*(?:\](?!\]>)[^\]]*)*\]\]>"
-        rb"""|<(?!{KEEP})[a-zA-Z][^WS/>]*(?![^WS/>])"""
-        rb"""(?:[WS]+[^WS/>="'<`]+(?![^WS/>="'<`])(?:="[^"]*"|='[^']*')?)*[WS]*/>"""
-        rb")*",
-        KEEP=_names(tags.BREAKOUTS | tags.SWITCHING | {tags.FONT}),
+# Inside an ordinary SVG/MathML element: text, '<' that starts nothing, comments, bogus
+# comments, CDATA sections (unless the tree model is ambiguous, when SWITCHING names stop it
+# too) and self-closing start tags in the common attribute form, which the tree pops at once,
+# unless their name stops the run (see _scan_foreign_pattern).
+_RUN_ATTRS = _pattern(rb"""(?:[WS]+[^WS/>="'<`]+(?:="[^"]*"|='[^']*')?)*[WS]*""")
+_RUN_NAME_MAX = 64
+
+
+def _run_inert(stops: frozenset[bytes], cdata: bool) -> re.Pattern[bytes]:
+    return _compile(
+        _pattern(
+            rb"(?:[^<]+"
+            rb"|<+(?=[^a-zA-Z!/?])"
+            rb"|</>"
+            rb"|</(?=[^a-zA-Z>])[^>]*>"
+            rb"|<\?[^>]*>"
+            rb"|<!(?=[\s\S]{7})(?:--(?:>|->|[\s\S]*?--!?>)|(?!--|\[CDATA\[)[^>]*>)"
+            + (rb"|<!\[CDATA\[[\s\S]*?\]\]>" if cdata else b"")
+            + rb"|<(?!{STOPS})[a-zA-Z][^WS/>]{0,{MAX}}(?![^WS/>]){ATTRS}/>"
+            rb")*",
+            STOPS=_names(stops),
+            ATTRS=_RUN_ATTRS,
+            MAX=str(_RUN_NAME_MAX - 1).encode(),
+        )
     )
-)
+
+
+_RUN_INERT = _run_inert(tags.FOREIGN_RUN_STOPS, cdata=True)
+_RUN_INERT_AMBIGUOUS = _run_inert(tags.FOREIGN_RUN_STOPS | tags.SWITCHING, cdata=False)
+_RUN_START = _compile(_pattern(rb"<([a-zA-Z][^WS/>]*)(?![^WS/>]){ATTRS}(/?)>", ATTRS=_RUN_ATTRS))
+_RUN_END = _compile(_pattern(rb"</([a-zA-Z][^WS/>]*)(?![^WS/>]){REST}", REST=_TAG_REST))
+#: The flags of _scan_foreign: the open elements are MathML (else SVG); the tree model is
+#: ambiguous (see foreign.py).
+RUN_MATH, RUN_AMBIGUOUS = 1, 2
+#: What the top pushed element is: ordinary, an integration point, one that holds text.
+RUN_PLAIN, RUN_POINT, RUN_TOUCHED = range(3)
+#: The C version holds at most this many open elements and closed names from the caller.
+_RUN_HALF_CAP = 64
+
+#: _scan_foreign's result: (pos, kept, pushed, top, ambiguous, added), see below.
+ForeignRun = tuple[int, int, tuple[bytes, ...], int, bool, tuple[bytes, ...]]
 
 
 def _scan_data_pattern(buf: bytes, pos: int, path: bytes = b"") -> int:
@@ -187,7 +214,14 @@ def _last_candidate_pattern(buf: bytes, hi: int, path: bytes) -> int:
 
 #: The functions that have a C version; each ``NAME`` has its twin ``NAME_pattern``, which
 #: tests swap in to check both versions give the same bytes.
-_ACCELERATED = ("_scan_data", "_tag_end", "_last_candidate", "_tag_states")
+_ACCELERATED = (
+    "_scan_data",
+    "_tag_end",
+    "_last_candidate",
+    "_tag_states",
+    "_scan_select",
+    "_scan_foreign",
+)
 
 _SPECIAL_OPEN = re.compile(b"<(" + _SPECIAL + b")")
 _TAG_END = _compile(_TAG_REST)
@@ -312,11 +346,223 @@ def _tag_step(c: int, pos: int, st: int) -> tuple[int, int]:
     return pos + 1, D.AN  # BAN, AAN or AAVQ meeting a name character ('=' starts a name)
 
 
+# --- foreign content and <select> content --------------------------------------------------
+
+
+def _scan_select_pattern(buf: bytes, pos: int, end: int) -> int:
+    """Where the run over ``<select>`` content from ``pos`` ends, in ``buf[:end]`` (see
+    ``_BULK_SELECT``)."""
+    return _BULK_SELECT.match(buf, pos, end).end()  # type: ignore[union-attr]
+
+
+class _Run:
+    """The tree model's part a foreign-content run carries (see _scan_foreign_pattern)."""
+
+    __slots__ = (
+        "added",
+        "ambiguous",
+        "closed",
+        "kept",
+        "math",
+        "max_closed",
+        "max_depth",
+        "stack",
+        "top",
+    )
+
+    def __init__(
+        self, opened: tuple[bytes, ...], flags: int, room: int, closed: tuple[bytes, ...], left: int
+    ) -> None:
+        if len(opened) > _RUN_HALF_CAP or len(closed) > _RUN_HALF_CAP:
+            raise ValueError("open, closed: tuples of at most 64 names")
+        self.stack = list(opened)
+        self.kept = len(opened)
+        self.max_depth = len(opened) + min(room, _RUN_HALF_CAP)
+        self.top = RUN_PLAIN
+        self.ambiguous = bool(flags & RUN_AMBIGUOUS)
+        self.math = bool(flags & RUN_MATH)
+        self.closed = set(closed)
+        self.max_closed = len(closed) + min(left, _RUN_HALF_CAP)
+        self.added: list[bytes] = []
+
+    def start(self, name: bytes, closing: bool) -> bool:
+        """A start tag (lowercase name, already checked against the stops); False to stop."""
+        if closing:
+            return True
+        if len(self.stack) >= self.max_depth:
+            return False
+        root = not self.stack
+        if root:
+            self.math = name == tags.MATH
+        points = tags.MATHML_TEXT_POINTS if self.math else tags.SVG_HTML_POINTS
+        self.stack.append(name)
+        self.top = RUN_POINT if not root and name in points else RUN_PLAIN
+        return True
+
+    def end(self, name: bytes) -> bool:
+        """An end tag (lowercase name): pop to the element it closes; False to stop."""
+        stack = self.stack
+        if self.top == RUN_TOUCHED:  # text was read under HTML rules: it must close itself
+            if stack[-1] != name:
+                return False
+            at = len(stack) - 1
+        elif name in stack:
+            at = len(stack) - 1 - stack[::-1].index(name)
+        else:
+            return False
+        ambiguous = self.ambiguous or self.top == RUN_TOUCHED
+        if ambiguous:
+            new = [n for n in reversed(stack[at:]) if n not in self.closed]
+            new = list(dict.fromkeys(new))
+            if len(self.closed) + len(new) > self.max_closed:
+                return False
+            self.closed.update(new)
+            self.added += new
+        self.ambiguous = ambiguous
+        del stack[at:]
+        self.kept = min(self.kept, at)
+        self.top = RUN_PLAIN
+        return True
+
+    def result(self, pos: int) -> ForeignRun:
+        pushed = tuple(self.stack[self.kept :])
+        top = self.top if pushed else RUN_PLAIN
+        return pos, self.kept, pushed, top, self.ambiguous, tuple(self.added)
+
+
+def _scan_foreign_pattern(
+    buf: bytes,
+    pos: int,
+    end: int,
+    opened: tuple[bytes, ...],
+    flags: int,
+    room: int,
+    closed: tuple[bytes, ...],
+    closed_room: int,
+) -> ForeignRun:
+    """The run over foreign content from ``pos`` in ``buf[:end]``, and what it did to the tree
+    model: ``(pos, kept, pushed, top, ambiguous, added)``.
+
+    ``opened`` are the open ordinary SVG/MathML elements at the top of the model's stack (none:
+    ``pos`` is at the ``<svg``/``<math`` that opens foreign content in HTML content); ``room``
+    how many more the stack may hold; ``closed`` the names the model remembers, and how many
+    more it may (``closed_room``). The run takes ordinary elements (pushed and popped), SVG
+    HTML integration points and MathML text integration points holding only text (``top``
+    says whether one is open and has text; closing one with text makes the model ambiguous),
+    and whatever leaves the model as it is. It stops at anything else, at a start tag not in
+    the common attribute form, at a name longer than 64 bytes, and as soon as the stack is
+    empty. ``kept`` of ``opened`` are still open, with ``pushed`` above them; ``added`` are
+    the newly remembered names. A tag is taken only if it ends before ``end``: callers keep
+    ``end - pos`` within the longest tag the scanner holds.
+    """
+    run = _Run(opened, flags, room, closed, closed_room)
+    stack = run.stack
+    while pos < end:
+        if stack and run.top == RUN_PLAIN:
+            inert = _RUN_INERT_AMBIGUOUS if run.ambiguous else _RUN_INERT
+            pos = inert.match(buf, pos, end).end()  # type: ignore[union-attr]
+            if pos >= end:
+                break
+        at = _run_token(run, buf, pos, end)
+        if at < 0:
+            break
+        pos = at
+        if not stack:
+            break
+    return run.result(pos)
+
+
+def _run_token(run: _Run, buf: bytes, pos: int, end: int) -> int:
+    """One token of the run at ``pos``: the position after it, or -1 to stop."""
+    if buf[pos] != 0x3C:  # text
+        if not run.stack:
+            return -1
+        lt = buf.find(b"<", pos, end)
+        if run.top == RUN_POINT:
+            run.top = RUN_TOUCHED
+        return end if lt == -1 else lt
+    if pos + 1 >= end:
+        return -1
+    c = buf[pos + 1]
+    if _is_alpha(c):
+        return _run_start(run, buf, pos, end)
+    if not run.stack:
+        return -1
+    if c == 0x2F:  # '/'
+        if pos + 2 >= end:
+            return -1
+        if buf[pos + 2] == 0x3E:
+            return pos + 3
+        if _is_alpha(buf[pos + 2]):
+            return _run_end(run, buf, pos, end)
+        return _after_gt(buf, pos + 2, end)
+    if c == 0x21:  # '!'
+        return _run_bang(run, buf, pos, end)
+    if c == 0x3F:  # '?'
+        return _after_gt(buf, pos + 2, end)
+    if run.top == RUN_POINT:  # a '<' that starts nothing is text
+        run.top = RUN_TOUCHED
+    return pos + 1
+
+
+def _run_start(run: _Run, buf: bytes, pos: int, end: int) -> int:
+    m = _RUN_START.match(buf, pos, end)
+    if m is None or run.top != RUN_PLAIN:
+        return -1
+    name = m.group(1).lower()
+    if len(name) > _RUN_NAME_MAX:
+        return -1
+    if not run.stack:
+        stop = name not in tags.FOREIGN_OPENERS
+    else:
+        stop = name in tags.FOREIGN_RUN_STOPS or (run.ambiguous and name in tags.SWITCHING)
+    if stop or not run.start(name, bool(m.group(2))):
+        return -1
+    return m.end()
+
+
+def _run_end(run: _Run, buf: bytes, pos: int, end: int) -> int:
+    m = _RUN_END.match(buf, pos, end)
+    if m is None:
+        return -1
+    name = m.group(1).lower()
+    if len(name) > _RUN_NAME_MAX or name in tags.UNSURE_FOREIGN_END or not run.end(name):
+        return -1
+    return m.end()
+
+
+def _run_bang(run: _Run, buf: bytes, pos: int, end: int) -> int:
+    """'<!': a comment, a CDATA section (in an ordinary element only) or a bogus comment."""
+    if end - pos < 9:
+        return -1  # '<!--' or '<![CDATA[' cannot be told yet
+    if buf.startswith(b"--", pos + 2):
+        after = buf[pos + 4 : pos + 6]
+        if after[:1] == b">":
+            return pos + 5
+        if after == b"->":
+            return pos + 6
+        m = _COMMENT_END.search(buf, pos + 4, end)
+        return -1 if m is None else m.end()
+    if not buf.startswith(b"[CDATA[", pos + 2):
+        return _after_gt(buf, pos + 2, end)
+    if run.top != RUN_PLAIN or run.ambiguous:
+        return -1
+    close = buf.find(b"]]>", pos + 9, end)
+    return -1 if close == -1 else close + 3
+
+
+def _after_gt(buf: bytes, pos: int, end: int) -> int:
+    gt = buf.find(b">", pos, end)
+    return -1 if gt == -1 else gt + 1
+
+
 # The functions the scanner calls, through this module (so tests can swap the twins in).
 _scan_data: Callable[[bytes, int, bytes], int] = _scan_data_pattern
 _tag_end: Callable[..., int] = _tag_end_pattern
 _last_candidate: Callable[[bytes, int, bytes], int] = _last_candidate_pattern
 _tag_states: Callable[[bytes, int, int], int] = _tag_states_pattern
+_scan_select: Callable[[bytes, int, int], int] = _scan_select_pattern
+_scan_foreign: Callable[..., ForeignRun] = _scan_foreign_pattern
 _MISSING_C: ImportError | None = None
 try:  # the same states in C (reqio_middleware/_speedups.c), built when a compiler was there
     from . import _speedups
@@ -327,6 +573,8 @@ else:
     _tag_end = _speedups.tag_end
     _last_candidate = _speedups.last_candidate
     _tag_states = _speedups.tag_states
+    _scan_select = _speedups.scan_select
+    _scan_foreign = _speedups.scan_foreign
 
 #: Which scanner this install runs: "C" (the extension was built) or "Python" (the same
 #: states as regular expressions, several times slower); for ``reqio-middleware doctor``.

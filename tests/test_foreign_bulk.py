@@ -1,0 +1,234 @@
+"""The runs over foreign content and <select> content: C and pattern agree, and the rewriter
+with them reads every document as the tree model does tag by tag."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from reqio_middleware import HTMLRewriter, foreign, scanner, tokenizer
+
+if os.environ.get("CI") == "true":  # CI builds the extension: its absence is a failure there
+    from reqio_middleware import _speedups as speedups
+else:
+    speedups = pytest.importorskip("reqio_middleware._speedups", reason="C extension not built")
+
+WIDGET = b'<script src="https://reqio.app/widget.js"></script>'
+#: SVG, MathML and select markup, and what breaks out of it or makes the tree model unsure.
+PIECES = [
+    WIDGET,
+    b"<svg>",
+    b'<svg viewBox="0 0 1 1">',
+    b"<svg/>",
+    b"</svg>",
+    b"<SVG>",
+    b"<math>",
+    b"</math>",
+    b"<math/>",
+    b"<g>",
+    b"</g>",
+    b"<G fill='x'>",
+    b"</G >",
+    b"<g/>",
+    b'<path d="M0 0"/>',
+    b"<path d=x/>",
+    b"<use href='#a' />",
+    b"<circle/ >",
+    b"<title>",
+    b"</title>",
+    b"<desc>",
+    b"</desc>",
+    b"<foreignObject>",
+    b"</foreignObject>",
+    b"<mi>",
+    b"</mi>",
+    b"<mo>",
+    b"</mo>",
+    b"<mrow>",
+    b"</mrow>",
+    b"<mglyph/>",
+    b'<annotation-xml encoding="text/html">',
+    b"</annotation-xml>",
+    b"<![CDATA[",
+    b"]]>",
+    b"<!--",
+    b"-->",
+    b"<!-->",
+    b"<!x>",
+    b"<?x>",
+    b"</>",
+    b"</ x>",
+    b"<b>",
+    b"</b>",
+    b"<p>",
+    b"</p>",
+    b"<br>",
+    b"<font color=red>",
+    b"<font>",
+    b"<style>",
+    b"</style>",
+    b"<script>",
+    b"</script>",
+    b"<select>",
+    b"</select>",
+    b"<option>",
+    b"</option>",
+    b"<base href=x>",
+    b"<table>",
+    b"<div>",
+    b"<" + b"n" * 70 + b">",
+    b"</" + b"n" * 70 + b">",
+    b"x",
+    b" ",
+    b"\n",
+    b"<",
+    b"< a",
+    b"</",
+    b"<!",
+    b"/",
+    b">",
+    b'"',
+    b"'",
+    b"=",
+    # sequences the tree model acts on, more often than chance would put them together
+    b"<math><mi>x</mi>",
+    b"<svg><title>t</title>",
+    b"<mrow><mo>=</mo></mrow>",
+    b"<math><mrow><mi>",
+    b"x</mi></mrow>",
+    b"<svg><g><g><desc></desc>",
+    b"</g></g></svg>",
+    b"<svg><![CDATA[x]]></svg>",
+]
+NAMES = [b"svg", b"math", b"g", b"mrow", b"title", b"mi", b"path", b"x" * 70]
+
+documents = st.lists(st.sampled_from(PIECES) | st.binary(max_size=4), max_size=40).map(b"".join)
+
+
+@st.composite
+def run_args(
+    draw: st.DrawFn,
+) -> tuple[bytes, int, int, tuple[bytes, ...], int, int, tuple[bytes, ...], int]:
+    doc = draw(documents)
+    pos = draw(st.integers(min_value=0, max_value=len(doc)))
+    end = draw(st.integers(min_value=pos, max_value=len(doc)))
+    opened = tuple(draw(st.lists(st.sampled_from(NAMES[:-1]), max_size=5)))
+    flags = draw(st.integers(min_value=0, max_value=3))
+    room = draw(st.integers(min_value=0, max_value=6))
+    closed = tuple(draw(st.sets(st.sampled_from(NAMES), max_size=4)))
+    closed_room = draw(st.integers(min_value=0, max_value=4))
+    return doc, pos, end, opened, flags, room, closed, closed_room
+
+
+@settings(max_examples=3000)
+@given(run_args())
+def test_c_foreign_run_equals_the_pattern(args: tuple) -> None:  # type: ignore[type-arg]
+    assert speedups.scan_foreign(*args) == tokenizer._scan_foreign_pattern(*args)
+
+
+@settings(max_examples=2000)
+@given(documents, st.integers(min_value=0, max_value=400), st.integers(min_value=0, max_value=400))
+def test_c_select_run_equals_the_pattern(doc: bytes, at: int, to: int) -> None:
+    pos = min(at, len(doc))
+    end = min(len(doc), max(pos, to))
+    assert speedups.scan_select(doc, pos, end) == tokenizer._scan_select_pattern(doc, pos, end)
+
+
+def test_a_run_passes_whole_icons_and_reports_what_stays_open() -> None:
+    icon = b'<svg viewBox="0 0 2 2"><g><path d="M0 0"/></g></svg>'
+    for scan in (speedups.scan_foreign, tokenizer._scan_foreign_pattern):
+        assert scan(icon + b"<p>", 0, len(icon) + 3, (), 0, 64, (), 64) == (
+            len(icon),
+            0,
+            (),
+            0,
+            False,
+            (),
+        )
+        doc = b"<math><mrow><mi>x</mi><mo>"
+        assert scan(doc, 0, len(doc), (), 0, 64, (), 64) == (
+            len(doc),
+            0,
+            (b"math", b"mrow", b"mo"),
+            tokenizer.RUN_POINT,
+            True,
+            (b"mi",),
+        )
+        # a breakout ends foreign content: the tree model must see it
+        doc = b"<g></g><b>"
+        assert scan(doc, 0, len(doc), (b"svg",), 0, 63, (), 64)[:3] == (7, 1, ())
+
+
+def test_bad_arguments_raise() -> None:
+    with pytest.raises(ValueError):
+        speedups.scan_foreign(b"<svg>", 0, 9, (), 0, 64, (), 64)
+    with pytest.raises(ValueError):
+        speedups.scan_foreign(b"<svg>", 0, 5, (b"g",) * 65, 0, 0, (), 64)
+    with pytest.raises(TypeError):
+        speedups.scan_foreign(b"<svg>", 0, 5, ("g",), 0, 0, (), 64)
+    with pytest.raises(TypeError):
+        speedups.scan_foreign(b"<svg>", 0, 5, (), 0, 0, ())
+    with pytest.raises(ValueError):
+        speedups.scan_select(b"<x>", 2, 1)
+
+
+# --- the rewriter with the runs reads documents as the tree model does tag by tag ------------
+
+
+def _no_foreign_run(
+    buf: bytes, pos: int, end: int, opened: tuple[bytes, ...], flags: int, *rest: object
+) -> tokenizer.ForeignRun:
+    return pos, len(opened), (), tokenizer.RUN_PLAIN, bool(flags & tokenizer.RUN_AMBIGUOUS), ()
+
+
+def _tree(tree: foreign.Tree) -> object:
+    nodes = [(n.ns, n.name, n.kind, n.touched) for n in tree._stack]
+    return nodes, tree._ambiguous, sorted(tree._closed_names), tree.in_select, tree.unsure
+
+
+def _read(doc: bytes, sizes: list[int]) -> Iterator[object]:
+    """What the rewriter makes of ``doc`` fed in pieces: each output and the tree's state."""
+    rw = HTMLRewriter("tok")
+    at = 0
+    for size in [*sizes, len(doc)]:
+        piece, at = doc[at : at + size], at + size
+        yield rw.feed(piece), rw.context, _tree(rw._tree)
+    yield rw.close(), rw.found, rw.missed, _tree(rw._tree)
+
+
+@settings(max_examples=1500, suppress_health_check=[HealthCheck.too_slow])
+@given(documents, st.lists(st.integers(min_value=1, max_value=60), max_size=6))
+def test_runs_change_nothing_the_tree_model_decides(doc: bytes, sizes: list[int]) -> None:
+    with_c = list(_read(doc, sizes))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tokenizer, "_scan_foreign", tokenizer._scan_foreign_pattern)
+        patch.setattr(tokenizer, "_scan_select", tokenizer._scan_select_pattern)
+        assert list(_read(doc, sizes)) == with_c
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tokenizer, "_scan_foreign", _no_foreign_run)
+        patch.setattr(tokenizer, "_scan_select", lambda buf, pos, end: pos)
+        assert list(_read(doc, sizes)) == with_c
+
+
+def test_the_scanner_uses_the_runs() -> None:
+    # A page of icons: a run takes each whole, so the tree's stack is empty after each.
+    seen: list[int] = []
+    real = tokenizer._scan_foreign
+
+    def counting(*args: object) -> tokenizer.ForeignRun:
+        result = real(*args)  # type: ignore[arg-type]
+        seen.append(result[0])
+        return result
+
+    icon = b'<svg viewBox="0 0 2 2"><path d="M0 0"/></svg>'
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tokenizer, "_scan_foreign", counting)
+        rw = HTMLRewriter("tok")
+        out = rw.feed(icon * 3 + WIDGET) + rw.close()
+    assert seen == [len(icon), 2 * len(icon), 3 * len(icon)]
+    assert rw.found == 1 and out.count(b"data-identity-token") == 1
+    assert scanner._BULK_WINDOW <= scanner.MAX_TAG_BYTES

@@ -15,6 +15,7 @@ escaped states of script data, attributes without quotes...).
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import sys
@@ -134,31 +135,90 @@ _BULK_SELECT = _compile(
 # comments, CDATA sections (unless the tree model is ambiguous, when SWITCHING names stop it
 # too) and self-closing start tags in the common attribute form, which the tree pops at once,
 # unless their name stops the run (see _scan_foreign_pattern).
-_RUN_ATTRS = _pattern(rb"""(?:[WS]+[^WS/>="'<`]+(?:="[^"]*"|='[^']*')?)*[WS]*""")
+_RUN_ATTRS = _pattern(
+    rb"""(?:[WS]+(?![WS])[^WS/>="'<`]+(?![^WS/>="'<`])(?:="[^"]*"|='[^']*')?)*[WS]*"""
+)
 _RUN_NAME_MAX = 64
 
 
-def _run_inert(stops: frozenset[bytes], cdata: bool) -> re.Pattern[bytes]:
-    return _compile(
-        _pattern(
-            rb"(?:[^<]+"
-            rb"|<+(?=[^a-zA-Z!/?])"
-            rb"|</>"
-            rb"|</(?=[^a-zA-Z>])[^>]*>"
-            rb"|<\?[^>]*>"
-            rb"|<!(?=[\s\S]{7})(?:--(?:>|->|[\s\S]*?--!?>)|(?!--|\[CDATA\[)[^>]*>)"
-            + (rb"|<!\[CDATA\[[\s\S]*?\]\]>" if cdata else b"")
-            + rb"|<(?!{STOPS})[a-zA-Z][^WS/>]{0,{MAX}}(?![^WS/>]){ATTRS}/>"
-            rb")*",
-            STOPS=_names(stops),
-            ATTRS=_RUN_ATTRS,
-            MAX=str(_RUN_NAME_MAX - 1).encode(),
-        )
+_RUN_ELEMENT_NAME = _pattern(
+    rb"[a-zA-Z][^WS/>]{0,{MAX}}(?![^WS/>])", MAX=b"%d" % (_RUN_NAME_MAX - 1)
+)
+
+
+_STOPS_AMBIGUOUS = tags.FOREIGN_RUN_STOPS | tags.SWITCHING
+
+
+def _run_stops(ambiguous: bool) -> frozenset[bytes]:
+    return _STOPS_AMBIGUOUS if ambiguous else tags.FOREIGN_RUN_STOPS
+
+
+def _inert_atoms(ambiguous: bool, unique: bool = False) -> bytes:
+    """What leaves the tree model as it is in an ordinary element, as alternatives. With
+    ``unique``, a string splits into them in one way only, so that an element that fails to
+    close cannot make the match try others (which would take a comment or CDATA section past
+    its end) or take exponential time; and tag names are not checked against the stops (the
+    caller checks them afterwards, which is cheaper than at every tag)."""
+    if unique:
+        text = rb"[^<]+(?![^<])|<+(?=[^a-zA-Z!/?<])|<+(?=<(?:[a-zA-Z!/?]|(?![\s\S])))"
+        comment = rb"(?![>]|->)(?:(?!--!?>)[\s\S])*--!?>"
+        cdata = rb"(?:(?!\]\]>)[\s\S])*\]\]>"
+    else:  # the first end found is the only one: nothing after it in the match can fail
+        text = rb"[^<]+|<+(?=[^a-zA-Z!/?])"
+        comment = rb"[\s\S]*?--!?>"
+        cdata = rb"[\s\S]*?\]\]>"
+    return _pattern(
+        text + rb"|</>"
+        rb"|</(?=[^a-zA-Z>])[^>]*>"
+        rb"|<\?[^>]*>"
+        rb"|<!(?=[\s\S]{7})(?:--(?:>|->|{COMMENT})|(?!--|\[CDATA\[)[^>]*>)"
+        + (b"" if ambiguous else rb"|<!\[CDATA\[{CDATA}")
+        + rb"|<{STOPS}{NAME}{ATTRS}/>",
+        COMMENT=comment,
+        CDATA=cdata,
+        STOPS=b"" if unique else b"(?!" + _names(_run_stops(ambiguous)) + b")",
+        NAME=_RUN_ELEMENT_NAME,
+        ATTRS=_RUN_ATTRS,
     )
 
 
-_RUN_INERT = _run_inert(tags.FOREIGN_RUN_STOPS, cdata=True)
-_RUN_INERT_AMBIGUOUS = _run_inert(tags.FOREIGN_RUN_STOPS | tags.SWITCHING, cdata=False)
+_RUN_INERT = _compile(b"(?:" + _inert_atoms(False) + b")*")
+_RUN_INERT_AMBIGUOUS = _compile(b"(?:" + _inert_atoms(True) + b")*")
+#: How deep the whole elements the pattern twin passes over at once may nest.
+_NEST = 4
+
+
+@functools.cache
+def _run_nested(ambiguous: bool, math: bool) -> re.Pattern[bytes]:
+    """The inert atoms, and whole elements up to _NEST deep made of them, which push and pop
+    one another. Once the model is ambiguous, integration points holding text may be among
+    them. The caller checks the names used: no stop among them and, once the model is
+    ambiguous, every element's remembered already."""
+    points = tags.MATHML_TEXT_POINTS if math else tags.SVG_HTML_POINTS
+    atoms = _inert_atoms(ambiguous, unique=True)
+    atom = atoms
+    for level in range(1, _NEST + 1):
+        element = _pattern(
+            rb"<(?P<e{L}>(?!{POINTS}){NAME}){ATTRS}>(?:{ATOM})*</(?i:(?P=e{L}))[WS]*>",
+            L=b"%d" % level,
+            POINTS=_names(points),
+            NAME=_RUN_ELEMENT_NAME,
+            ATTRS=_RUN_ATTRS,
+            ATOM=atom,
+        )
+        leaf = _pattern(
+            rb"|<(?P<p{L}>{POINTS}){ATTRS}>[^<]*</(?i:(?P=p{L}))[WS]*>",
+            L=b"%d" % level,
+            POINTS=_names(points - _run_stops(ambiguous)),
+            ATTRS=_RUN_ATTRS,
+        )
+        atom = atoms + (leaf if ambiguous else b"") + b"|" + element
+    # Not made possessive: the re module of 3.11 mis-tracks groups in possessive repeats.
+    return re.compile(b"(?:" + atom + b")*")
+
+
+_RUN_START_NAMES = re.compile(_pattern(rb"<([a-zA-Z][^WS/>]*)"))
+_RUN_END_NAMES = re.compile(_pattern(rb"</([a-zA-Z][^WS/>]*)"))
 _RUN_START = _compile(_pattern(rb"<([a-zA-Z][^WS/>]*)(?![^WS/>]){ATTRS}(/?)>", ATTRS=_RUN_ATTRS))
 _RUN_END = _compile(_pattern(rb"</([a-zA-Z][^WS/>]*)(?![^WS/>]){REST}", REST=_TAG_REST))
 #: The flags of _scan_foreign: the open elements are MathML (else SVG); the tree model is
@@ -366,6 +426,7 @@ class _Run:
         "math",
         "max_closed",
         "max_depth",
+        "nested_from",
         "stack",
         "top",
     )
@@ -384,6 +445,35 @@ class _Run:
         self.closed = set(closed)
         self.max_closed = len(closed) + min(left, _RUN_HALF_CAP)
         self.added: list[bytes] = []
+        self.nested_from = 0  # whole elements are not tried before this (see inert)
+
+    def inert(self, buf: bytes, pos: int, end: int) -> int:
+        """After what, from ``pos``, leaves the model as it is (the top is ordinary): atoms
+        (text, self-closing tags...) and, where a start tag stops them, whole elements."""
+        flat = _RUN_INERT_AMBIGUOUS if self.ambiguous else _RUN_INERT
+        while True:
+            pos = flat.match(buf, pos, end).end()  # type: ignore[union-attr]
+            if self.max_depth - len(self.stack) <= _NEST or pos < self.nested_from:
+                return pos
+            if pos + 1 >= end or not _is_alpha(buf[pos + 1]):
+                return pos
+            nested = _run_nested(self.ambiguous, self.math).match(buf, pos, end).end()  # type: ignore[union-attr]
+            if nested == pos:
+                return pos
+            if not self._names_allowed(buf, pos, nested):
+                self.nested_from = nested  # so that no byte is read by two failed tries
+                return pos
+            pos = nested
+
+    def _names_allowed(self, buf: bytes, pos: int, end: int) -> bool:
+        """Whether the tag names in ``buf[pos:end]`` (and any text that looks like one: a miss
+        only costs the fast path) include no stop, and once the model is ambiguous, whether
+        the names closed there are remembered already."""
+        names = {n.lower() for n in set(_RUN_START_NAMES.findall(buf, pos, end))}
+        if not names.isdisjoint(_run_stops(self.ambiguous)):
+            return False
+        closed = _RUN_END_NAMES.findall(buf, pos, end)
+        return not self.ambiguous or self.closed.issuperset(n.lower() for n in set(closed))
 
     def start(self, name: bytes, closing: bool) -> bool:
         """A start tag (lowercase name, already checked against the stops); False to stop."""
@@ -459,8 +549,7 @@ def _scan_foreign_pattern(
     stack = run.stack
     while pos < end:
         if stack and run.top == RUN_PLAIN:
-            inert = _RUN_INERT_AMBIGUOUS if run.ambiguous else _RUN_INERT
-            pos = inert.match(buf, pos, end).end()  # type: ignore[union-attr]
+            pos = run.inert(buf, pos, end)
             if pos >= end:
                 break
         at = _run_token(run, buf, pos, end)

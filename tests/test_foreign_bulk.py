@@ -209,8 +209,9 @@ def test_runs_change_nothing_the_tree_model_decides(doc: bytes, sizes: list[int]
         patch.setattr(tokenizer, "_scan_select", tokenizer._scan_select_pattern)
         assert list(_read(doc, sizes)) == with_c
     with pytest.MonkeyPatch.context() as patch:
+        # (a select's run is not compared so: it passes over end tags of any length, which
+        # the model gives up on tag by tag, as it always did)
         patch.setattr(tokenizer, "_scan_foreign", _no_foreign_run)
-        patch.setattr(tokenizer, "_scan_select", lambda buf, pos, end: pos)
         assert list(_read(doc, sizes)) == with_c
 
 

@@ -111,6 +111,9 @@ class Tree:
         them. None where no run can start (an integration point or HTML element on top)."""
         if self.unsure is not None or self.in_select:
             return None
+        if not self._stack:
+            closed = tuple(self._closed_names)
+            return (), 0, MAX_DEPTH, closed, MAX_DEPTH - len(closed)
         opened: list[bytes] = []
         for node in reversed(self._stack):
             if node.ns == HTML or node.kind != PLAIN or node.touched:

@@ -481,7 +481,10 @@ class HTMLRewriter:
         stop, kept, pushed, top, ambiguous, added = tokenizer._scan_foreign(
             buf, pos, end, opened, flags, room, closed, closed_room
         )
-        if stop != pos:
+        # Nothing changed when the run did not touch the stack (or left it empty, as it found
+        # it: ambiguity ends with the element that was open), the flag or the names.
+        same = ambiguous == bool(flags & tokenizer.RUN_AMBIGUOUS) or not (opened or pushed)
+        if pushed or added or kept != len(opened) or not same:
             self._tree.run_result(len(opened), kept, pushed, top, ambiguous, added)
         return stop
 

@@ -780,6 +780,26 @@ static Py_ssize_t common_attrs(const unsigned char *b, Py_ssize_t q, Py_ssize_t 
     }
 }
 
+/* A tokenizer-switching start tag where the model is ambiguous leaves the tokenizer in raw
+ * text that must hold no '<' before its end tag (foreign.STRICT): after that end tag, or -1
+ * (its text holds markup, which the model gives up on, or the buffer ends first). */
+static Py_ssize_t strict_text_end(Run *r, const unsigned char *b, Py_ssize_t q, Py_ssize_t n,
+                                  Py_ssize_t len) {
+    if (len == 9 && memcmp(r->name, "plaintext", 9) == 0) {
+        return -1;
+    }
+    const unsigned char *lt = memchr(b + q, '<', (size_t)(n - q));
+    if (lt == NULL) {
+        return -1;
+    }
+    q = lt - b;
+    if (q + 1 >= n || b[q + 1] != '/' ||
+        name_at(b, q + 2, n, (const char *)r->name, len) != 1) {
+        return -1;
+    }
+    return tag_rest(b, q + 2 + len, n);
+}
+
 /* A start tag at b[p] ('<' and a letter): the position after it, or -1 to stop. At depth 0
  * (HTML content) only the <svg> or <math> that opens foreign content is taken. */
 static Py_ssize_t run_start(Run *r, const unsigned char *b, Py_ssize_t p, Py_ssize_t n) {
@@ -791,12 +811,14 @@ static Py_ssize_t run_start(Run *r, const unsigned char *b, Py_ssize_t p, Py_ssi
     int root = r->depth == 0;
     if (root ? !((len == 3 && memcmp(r->name, "svg", 3) == 0) ||
                  (len == 4 && memcmp(r->name, "math", 4) == 0))
-             : in_names(r->name, len, FOREIGN_STOPS, COUNT(FOREIGN_STOPS)) ||
-                   (r->ambiguous && in_names(r->name, len, SWITCHING_NAMES, COUNT(SWITCHING_NAMES)))) {
+             : in_names(r->name, len, FOREIGN_STOPS, COUNT(FOREIGN_STOPS))) {
         return -1;
     }
     int closing;
     closing_at = common_attrs(b, q, n, &closing);
+    if (!root && r->ambiguous && in_names(r->name, len, SWITCHING_NAMES, COUNT(SWITCHING_NAMES))) {
+        return closing_at < 0 ? -1 : strict_text_end(r, b, closing_at, n, len);
+    }
     if (closing_at < 0 || closing) {
         return closing_at;
     }
@@ -1057,7 +1079,8 @@ static PyObject *scan_foreign(PyObject *module, PyObject *const *args, Py_ssize_
 }
 
 /* _BULK_SELECT's language: text, '<' that starts nothing, start tags but SELECT_STOPS,
- * end tags but </select>, '</>', bogus comments and doctypes. Where the run from p ends. */
+ * end tags but </select>, '</>', comments, bogus comments and doctypes. Where the run from p
+ * ends. */
 static Py_ssize_t select_run(const unsigned char *b, Py_ssize_t p, Py_ssize_t n) {
     static const Name SELECT = NAME("select");
     while (p < n) {
@@ -1092,10 +1115,8 @@ static Py_ssize_t select_run(const unsigned char *b, Py_ssize_t p, Py_ssize_t n)
                 end = d == '>' ? p + 3 : up_to_gt(b, p + 2, n);
             }
         } else if (c == '!') {
-            if (p + 3 < n && b[p + 2] == '-' && b[p + 3] == '-') {
-                return p; /* a comment: the rewriter's own state */
-            }
-            end = up_to_gt(b, p + 2, n);
+            int comment = p + 3 < n && b[p + 2] == '-' && b[p + 3] == '-';
+            end = comment ? comment_end(b, p, n) : up_to_gt(b, p + 2, n);
         } else if (c == '?') {
             end = up_to_gt(b, p + 2, n);
         } else {

@@ -111,9 +111,9 @@ def _names(names: frozenset[bytes]) -> bytes:
     return b"(?i:" + b"|".join(sorted(names)) + _pattern(rb")(?=[WS/>])")
 
 
-# The same for the data state inside a <select> (HTML content): every tag passes but the
-# start tags whose handling differs between select parsings, <select> itself, <base> (which
-# the scanner notes) and </select>.
+# The same for the data state inside a <select> (HTML content): every tag passes, and whole
+# comments, but the start tags whose handling differs between select parsings, <select>
+# itself, <base> (which the scanner notes) and </select>.
 _BULK_SELECT = _compile(
     _pattern(
         rb"(?:[^<]+"
@@ -122,6 +122,7 @@ _BULK_SELECT = _compile(
         rb"|</(?!{SELECT})[a-zA-Z]{TAG_NAME}{REST}"
         rb"|</>"
         rb"|</(?=[^a-zA-Z>])[^>]*>"
+        rb"|<!--(?=[\s\S]{2})(?:>|->|[\s\S]*?--!?>)"
         rb"|<!(?!--)[^>]*>"
         rb"|<\?[^>]*>"
         rb")*",
@@ -182,8 +183,19 @@ def _inert_atoms(ambiguous: bool, unique: bool = False) -> bytes:
     )
 
 
+# Once the model is ambiguous, a tokenizer-switching start tag (foreign.STRICT) opens raw
+# text that must hold no '<' before its end tag: such an element leaves the model as it is.
+_STRICT_ELEMENTS = b"".join(
+    _pattern(
+        rb"|<(?i:{NAME})(?![^WS/>]){ATTRS}/?>[^<]*</(?i:{NAME})(?=[WS/>]){REST}",
+        NAME=name,
+        ATTRS=_RUN_ATTRS,
+        REST=_TAG_REST,
+    )
+    for name in sorted(tags.SWITCHING - {tags.SCRIPT, tags.PLAINTEXT})
+)
 _RUN_INERT = _compile(b"(?:" + _inert_atoms(False) + b")*")
-_RUN_INERT_AMBIGUOUS = _compile(b"(?:" + _inert_atoms(True) + b")*")
+_RUN_INERT_AMBIGUOUS = _compile(b"(?:" + _inert_atoms(True) + _STRICT_ELEMENTS + b")*")
 #: How deep the whole elements the pattern twin passes over at once may nest.
 _NEST = 4
 
@@ -601,13 +613,25 @@ def _run_start(run: _Run, buf: bytes, pos: int, end: int) -> int:
     name = m.group(1).lower()
     if len(name) > _RUN_NAME_MAX:
         return -1
-    if not run.stack:
-        stop = name not in tags.FOREIGN_OPENERS
-    else:
-        stop = name in tags.FOREIGN_RUN_STOPS or (run.ambiguous and name in tags.SWITCHING)
+    root = not run.stack
+    stop = name not in tags.FOREIGN_OPENERS if root else name in tags.FOREIGN_RUN_STOPS
+    if not stop and not root and run.ambiguous and name in tags.SWITCHING:
+        return _strict_text_end(buf, m.end(), end, name)
     if stop or not run.start(name, bool(m.group(2))):
         return -1
     return m.end()
+
+
+def _strict_text_end(buf: bytes, pos: int, end: int, name: bytes) -> int:
+    """Raw text after a tokenizer-switching start tag where the model is ambiguous
+    (foreign.STRICT): after its end tag if no '<' comes before it, else -1."""
+    if name == tags.PLAINTEXT:
+        return -1
+    lt = buf.find(b"<", pos, end)
+    if lt == -1 or _RAW_END[name].match(buf, lt, end) is None:
+        return -1
+    m = _TAG_END.match(buf, lt + 2 + len(name), end)
+    return -1 if m is None else m.end()
 
 
 def _run_end(run: _Run, buf: bytes, pos: int, end: int) -> int:

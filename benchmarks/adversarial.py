@@ -77,6 +77,20 @@ def _foreign_cases(end: bytes) -> dict[str, bytes]:
         "<svg> holding 1 MB of '< a' text": _fill(b"<svg><text>", b"< a ", b"</text></svg>" + end),
         "<math> block": _fill(b'<math display="block">', mrow, b"</math>" + end),
         "<select> with many <option>s": _fill(b'<select name="c">', option, b"</select>" + end),
+        # Shapes found by profiling: each makes a tag-by-tag walk of the tree model slow.
+        "<select> with a comment per <option>": _fill(
+            b"<select>", b"<option>a<!-- c -->", b"</select>" + end
+        ),
+        "<svg> with many <title>s (raw text once ambiguous)": _fill(
+            b"<svg>", b"<title>a</title>", b"</svg>" + end
+        ),
+        "<svg> with many empty <g></g>": _fill(b"<svg>", b"<g></g>", b"</svg>" + end),
+        "<svg> 60 <g> deep": _fill(
+            b"<svg>" + b"<g>" * 60, b"<path/>", b"</g>" * 60 + b"</svg>" + end
+        ),
+        "<foreignObject> holding HTML": _fill(
+            b"<svg><foreignObject>", b"<div>x</div>", b"</foreignObject></svg>" + end
+        ),
     }
 
 

@@ -19,6 +19,9 @@
  * Every position it returns is in the data state, as every position the pattern returns is; it
  * only goes further.
  *
+ * scan_foreign(...) and scan_select(buf, pos, end): the runs over SVG/MathML and <select>
+ * content (tokenizer._scan_foreign_pattern, _scan_select_pattern say what they take).
+ *
  * last_candidate(buf, hi, path) -> the start of the last '<script' before hi whose complete
  * start tag may be the widget's, or -1: the whole-document fast path, so a page without the
  * widget is read once at SIMD speed and never tokenized.

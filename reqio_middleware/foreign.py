@@ -80,15 +80,6 @@ class Tree:
         return not self._stack and not self.in_select and self.unsure is None
 
     @property
-    def plain(self) -> bool:
-        """Inside an ordinary SVG/MathML element, where text and self-closing tags (other
-        than breakouts) change nothing: the scanner passes over them in bulk."""
-        if not self._stack or self.unsure is not None or self._ambiguous:
-            return False
-        top = self._stack[-1]
-        return top.ns != HTML and top.kind == PLAIN and top.name != tags.ANNOTATION_XML
-
-    @property
     def select_plain(self) -> bool:
         """Inside a ``<select>`` with no names remembered after a text element, where only its
         own end tag and the start tags of tags.SELECT_RUN_STOPS matter: the scanner passes over
@@ -121,9 +112,9 @@ class Tree:
             if node.name == tags.ANNOTATION_XML:
                 break
             opened.append(node.name)
-        if self._stack and not opened:
+        if not opened:
             return None
-        flags = tokenizer.RUN_MATH if self._stack and self._stack[-1].ns == MATHML else 0
+        flags = tokenizer.RUN_MATH if self._stack[-1].ns == MATHML else 0
         flags |= tokenizer.RUN_AMBIGUOUS if self._ambiguous else 0
         closed = tuple(self._closed_names)
         return (

@@ -7,8 +7,10 @@ a start tag that is still incomplete (at most :data:`MAX_TAG_BYTES`) or a handfu
 that could begin a terminator, so any split of a document gives the bytes of the whole.
 
 The hot loop (text, ordinary tags, comments, raw text, whole ``<script>`` elements that
-cannot be the widget) runs in :mod:`.tokenizer`'s C or pattern functions; Python only sees
-the widget's own tag, foreign content, and whatever a chunk boundary cuts.
+cannot be the widget, and the foreign and select content whose effect on the tree model is
+simple) runs in :mod:`.tokenizer`'s C or pattern functions; Python only sees the widget's own
+tag, the foreign content the tree model must walk tag by tag, and whatever a chunk boundary
+cuts.
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@
 The scanner (:mod:`.scanner`) is driven by a handful of functions that each run one state, or
 a run of states, over a buffer: the data state in bulk (``_scan_data``), the attribute states
 of one tag (``_tag_end``; ``_tag_states``, resumable for a tag cut by a chunk boundary), and
-the whole-document candidate search (``_last_candidate``). Each has a pure-Python twin, its
+the whole-document candidate search (``_last_candidate``), and the runs over foreign content
+and ``<select>`` content that the tree model needs only in summary (``_scan_foreign``,
+``_scan_select``). Each has a pure-Python twin, its
 ``NAME_pattern``, written as regular expressions; the C versions in ``_speedups.c`` are used
 when the extension was built (:data:`SCANNER`). Tests swap the twins in to check that both
 give the same bytes. The tag names every state acts on come from :mod:`.tags`.

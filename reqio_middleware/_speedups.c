@@ -817,7 +817,7 @@ static Py_ssize_t run_start(Run *r, const unsigned char *b, Py_ssize_t p, Py_ssi
              : in_names(r->name, len, FOREIGN_STOPS, COUNT(FOREIGN_STOPS))) {
         return -1;
     }
-    int closing;
+    int closing = 0;
     closing_at = common_attrs(b, q, n, &closing);
     if (!root && r->ambiguous && in_names(r->name, len, SWITCHING_NAMES, COUNT(SWITCHING_NAMES))) {
         return closing_at < 0 ? -1 : strict_text_end(r, b, closing_at, n, len);

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from types import ModuleType
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_speedups import portable  # noqa: F401 - the fixture: the REQIO_PORTABLE build
 
 from reqio_middleware import HTMLRewriter, foreign, scanner, tokenizer
 
@@ -136,6 +138,17 @@ def test_c_select_run_equals_the_pattern(doc: bytes, at: int, to: int) -> None:
     pos = min(at, len(doc))
     end = min(len(doc), max(pos, to))
     assert speedups.scan_select(doc, pos, end) == tokenizer._scan_select_pattern(doc, pos, end)
+
+
+@settings(max_examples=500)
+@given(run_args())
+def test_portable_build_runs_equal_the_patterns(
+    portable: ModuleType,  # noqa: F811
+    args: tuple,  # type: ignore[type-arg]
+) -> None:
+    assert portable.scan_foreign(*args) == tokenizer._scan_foreign_pattern(*args)
+    doc, pos, end = args[:3]
+    assert portable.scan_select(doc, pos, end) == tokenizer._scan_select_pattern(doc, pos, end)
 
 
 def test_a_run_passes_whole_icons_and_reports_what_stays_open() -> None:

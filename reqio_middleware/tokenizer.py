@@ -188,13 +188,12 @@ def _inert_atoms(ambiguous: bool, unique: bool = False) -> bytes:
         text = rb"[^<]+|<+(?=[^a-zA-Z!/?])"
         comment = rb"[\s\S]*?--!?>"
         cdata = rb"[\s\S]*?\]\]>"
-    return _pattern(
-        text + rb"|</>"
+    return _pattern(  # self-closing tags first, the most common atom in real content
+        rb"<{STOPS}{NAME}{ATTRS}/>|" + text + rb"|</>"
         rb"|</(?=[^a-zA-Z>])[^>]*>"
         rb"|<\?[^>]*>"
         rb"|<!(?=[\s\S]{7})(?:--(?:>|->|{COMMENT})|(?!--|\[CDATA\[)[^>]*>)"
-        + (b"" if ambiguous else rb"|<!\[CDATA\[{CDATA}")
-        + rb"|<{STOPS}{NAME}{ATTRS}/>",
+        + (b"" if ambiguous else rb"|<!\[CDATA\[{CDATA}"),
         COMMENT=comment,
         CDATA=cdata,
         STOPS=b"" if unique else b"(?!" + _names_fast(_run_stops(ambiguous)) + b")",

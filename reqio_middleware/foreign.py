@@ -49,6 +49,11 @@ AttrLookup = Callable[[bytes], "str | None"]
 _UNSURE = "after markup the rewriter cannot follow with certainty ({})"
 
 
+def _show(name: bytes) -> str:
+    """A tag name for a reason (logs, debug headers): any bytes, as printable ASCII."""
+    return name.decode("ascii", "backslashreplace")
+
+
 class _Node:
     __slots__ = ("kind", "name", "ns", "touched")
 
@@ -202,7 +207,7 @@ class Tree:
             self.give_up("<frameset>")
         elif self.in_select:
             if name in tags.SELECT_UNSURE:
-                self.give_up(f"<{name.decode()}> inside <select>")
+                self.give_up(f"<{_show(name)}> inside <select>")
         elif name == tags.SELECT:
             if self._stack:
                 self.give_up("<select> inside SVG/MathML")
@@ -219,7 +224,7 @@ class Tree:
     def _html_element(self, name: bytes) -> None:
         """An HTML start tag inside an integration point."""
         if name in tags.HTML_TABLE_AND_TEMPLATE:
-            self.give_up(f"<{name.decode()}> inside SVG/MathML")
+            self.give_up(f"<{_show(name)}> inside SVG/MathML")
         elif name not in tags.HTML_VOID:
             self._push(HTML, name, None)
 
@@ -268,16 +273,16 @@ class Tree:
             if self.in_select and name == tags.SELECT:
                 self.in_select = False
             elif name in self._closed_names:
-                self.give_up(f"</{name.decode()}> after an SVG/MathML text element")
+                self.give_up(f"</{_show(name)}> after an SVG/MathML text element")
             return
         top = self._stack[-1]
         if top.ns == HTML:  # an HTML element opened inside an integration point
             if name == top.name:
                 self._pop()
             else:
-                self.give_up(f"</{name.decode()}> inside an SVG/MathML integration point")
+                self.give_up(f"</{_show(name)}> inside an SVG/MathML integration point")
         elif name in tags.UNSURE_FOREIGN_END:
-            self.give_up(f"</{name.decode()}> in SVG/MathML")
+            self.give_up(f"</{_show(name)}> in SVG/MathML")
         else:
             self._foreign_end(name)
 
@@ -286,7 +291,7 @@ class Tree:
         top = self._stack[-1]
         if top.touched:
             if name != top.name:
-                self.give_up(f"</{name.decode()}> at an SVG/MathML text element")
+                self.give_up(f"</{_show(name)}> at an SVG/MathML text element")
                 return
             self._ambiguous = True
             self._pop()
@@ -299,7 +304,7 @@ class Tree:
                 while len(self._stack) > i:
                     self._pop()
                 return
-        self.give_up(f"</{name.decode()}> that closes no open SVG/MathML element")
+        self.give_up(f"</{_show(name)}> that closes no open SVG/MathML element")
 
     def _pop(self) -> None:
         node = self._stack.pop()

@@ -188,8 +188,9 @@ def _inert_atoms(ambiguous: bool, unique: bool = False) -> bytes:
         text = rb"[^<]+|<+(?=[^a-zA-Z!/?])"
         comment = rb"[\s\S]*?--!?>"
         cdata = rb"[\s\S]*?\]\]>"
-    return _pattern(  # self-closing tags first, the most common atom in real content
-        rb"<{STOPS}{NAME}{ATTRS}/>|" + text + rb"|</>"
+    return _pattern(  # text, then self-closing tags: the most common atoms
+        text + rb"|<{STOPS}{NAME}{ATTRS}/>"
+        rb"|</>"
         rb"|</(?=[^a-zA-Z>])[^>]*>"
         rb"|<\?[^>]*>"
         rb"|<!(?=[\s\S]{7})(?:--(?:>|->|{COMMENT})|(?!--|\[CDATA\[)[^>]*>)"

@@ -246,3 +246,12 @@ def test_the_scanner_uses_the_runs() -> None:
     assert seen == [len(icon), 2 * len(icon), 3 * len(icon)]
     assert rw.found == 1 and out.count(b"data-identity-token") == 1
     assert scanner._BULK_WINDOW <= scanner.MAX_TAG_BYTES
+
+
+@pytest.mark.parametrize("markup", [b"<svg></A\x80>", b"<svg><g></g\xff>", b"<math><mi>x</mi\x80>"])
+def test_a_non_ascii_tag_name_the_model_gives_up_on_is_reported_not_raised(markup: bytes) -> None:
+    rw = HTMLRewriter("tok")
+    out = rw.feed(markup + WIDGET) + rw.close()
+    assert out == markup + WIDGET  # given up on: nothing after it is stamped
+    assert rw.missed is not None and "\\x" in rw.missed
+    assert rw.missed.isascii()

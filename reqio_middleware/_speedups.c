@@ -37,10 +37,11 @@
 #define USE_SSE2 1
 #endif
 
-/* The index of the highest set bit of a non-zero mask. */
+/* The index of the highest (lowest) set bit of a non-zero mask. */
 #if !defined(USE_SSE2)
 #elif (defined(__GNUC__) || defined(__clang__)) && !defined(REQIO_PORTABLE)
 #define HIGHEST_BIT(mask) (31 - __builtin_clz(mask))
+#define LOWEST_BIT(mask) __builtin_ctz(mask)
 #else
 static int highest_bit(unsigned int mask) {
     int bit = 0;
@@ -50,7 +51,35 @@ static int highest_bit(unsigned int mask) {
     return bit;
 }
 #define HIGHEST_BIT(mask) highest_bit(mask)
+static int lowest_bit(unsigned int mask) {
+    int bit = 0;
+    while (!(mask & 1u)) {
+        mask >>= 1;
+        bit++;
+    }
+    return bit;
+}
+#define LOWEST_BIT(mask) lowest_bit(mask)
 #endif
+
+/* memchr, with the next 16 bytes tried inline first: most gaps between tags and most quoted
+ * values on real pages are shorter than that, and there a call to memchr costs more than its
+ * search. */
+static inline const unsigned char *find_byte(const unsigned char *s, unsigned char c,
+                                             size_t len) {
+#if defined(USE_SSE2)
+    if (len >= 16) {
+        __m128i chunk = _mm_loadu_si128((const __m128i *)s);
+        __m128i hits = _mm_cmpeq_epi8(chunk, _mm_set1_epi8((char)c));
+        unsigned int mask = (unsigned int)_mm_movemask_epi8(hits);
+        if (mask != 0) {
+            return s + LOWEST_BIT(mask);
+        }
+        return memchr(s + 16, c, len - 16);
+    }
+#endif
+    return memchr(s, c, len);
+}
 
 /* Byte classes, so that each step of the name and value states is one table lookup. */
 enum { WS = 1, SLASH = 2, GT = 4, EQ = 8 };
@@ -154,7 +183,7 @@ static Py_ssize_t tag_rest(const unsigned char *b, Py_ssize_t p, Py_ssize_t n) {
         }
         c = b[q];
         if (c == '"' || c == '\'') {
-            const unsigned char *close = memchr(b + q + 1, c, (size_t)(n - q - 1));
+            const unsigned char *close = find_byte(b + q + 1, c, (size_t)(n - q - 1));
             if (close == NULL) {
                 return -1;
             }
@@ -186,7 +215,8 @@ static Py_ssize_t tag_states(const unsigned char *b, Py_ssize_t p, Py_ssize_t n,
     int st = *state;
     while (p < n) {
         if (st == S_DQ || st == S_SQ) {
-            const unsigned char *close = memchr(b + p, st == S_DQ ? '"' : '\'', (size_t)(n - p));
+            unsigned char quote = st == S_DQ ? '"' : '\'';
+            const unsigned char *close = find_byte(b + p, quote, (size_t)(n - p));
             if (close == NULL) {
                 break;
             }
@@ -241,7 +271,7 @@ static Py_ssize_t up_to_gt(const unsigned char *b, Py_ssize_t from, Py_ssize_t n
     if (from >= n) {
         return -1;
     }
-    const unsigned char *gt = memchr(b + from, '>', (size_t)(n - from));
+    const unsigned char *gt = find_byte(b + from, '>', (size_t)(n - from));
     return gt == NULL ? -1 : (gt - b) + 1;
 }
 
@@ -280,7 +310,7 @@ static Py_ssize_t comment_end(const unsigned char *b, Py_ssize_t p, Py_ssize_t n
 /* Raw text or RCDATA after a start tag: where its end tag '</name' + delimiter begins, or -1. */
 static Py_ssize_t raw_text_end(const unsigned char *b, Py_ssize_t q, Py_ssize_t n, Name name) {
     while (q < n) {
-        const unsigned char *lt = memchr(b + q, '<', (size_t)(n - q));
+        const unsigned char *lt = find_byte(b + q, '<', (size_t)(n - q));
         if (lt == NULL) {
             return -1;
         }
@@ -306,7 +336,7 @@ static Py_ssize_t script_data_end(const unsigned char *b, Py_ssize_t q, Py_ssize
     enum { NORMAL, ESCAPED, DOUBLE } sub = NORMAL;
     while (q < n) {
         if (sub == NORMAL) { /* only '<!--' and '</script' mean anything here */
-            const unsigned char *lt = memchr(b + q, '<', (size_t)(n - q));
+            const unsigned char *lt = find_byte(b + q, '<', (size_t)(n - q));
             if (lt == NULL) {
                 return -1;
             }
@@ -421,7 +451,7 @@ static int may_be_widget(const unsigned char *b, Py_ssize_t start, Py_ssize_t en
 static Py_ssize_t scan(const unsigned char *b, Py_ssize_t p, Py_ssize_t n,
                        const unsigned char *path, Py_ssize_t path_len) {
     while (p < n) {
-        const unsigned char *lt = memchr(b + p, '<', (size_t)(n - p));
+        const unsigned char *lt = find_byte(b + p, '<', (size_t)(n - p));
         if (lt == NULL) {
             return n;
         }

@@ -263,31 +263,47 @@ def edit_headers(
     names and case; repeated fields that are edited are merged into their first line.
     """
     as_bytes = bool(headers) and isinstance(headers[0][0], bytes)
-    out: list[tuple[str, str]] = []
-    edited: dict[str, int] = {}  # lowercase name -> where its one merged line is in ``out``
+    out: list[tuple[AnyStr, AnyStr]] = []
+    edited: dict[str, tuple[int, str]] = {}  # lowercase name -> (where its line is, value)
     for raw_name, raw_value in headers:
-        name, value = _text(raw_name), _text(raw_value)
-        lower = name.lower()
+        lower = _lower_name(raw_name)
         if lower in _REMOVED:
             continue
         if not cachefields.is_edited(lower):
-            out.append((name, value))
+            out.append((raw_name, raw_value))  # as the application sent it
         elif lower in edited:
-            at = edited[lower]
-            out[at] = (out[at][0], f"{out[at][1]}, {value}")  # list fields join with commas
+            at, value = edited[lower]
+            edited[lower] = at, f"{value}, {_text(raw_value)}"  # list fields join with commas
         else:
-            edited[lower] = len(out)
-            out.append((name, value))
-    for lower, at in edited.items():
-        out[at] = (out[at][0], cachefields.unstorable(lower, out[at][1], no_store=no_store))
+            edited[lower] = len(out), _text(raw_value)
+            out.append((raw_name, raw_value))
+    for lower, (at, value) in edited.items():
+        out[at] = _pair(out[at][0], _unstorable(lower, value, no_store), as_bytes)
     for lower, name in cachefields.always_sent(as_bytes):
         if lower not in edited:
-            out.append((name, cachefields.unstorable(lower, "", no_store=no_store)))
+            out.append(_pair(name, _unstorable(lower, "", no_store), as_bytes))
     if content_length is not None:
-        out.append(("content-length" if as_bytes else "Content-Length", str(content_length)))
+        name = "content-length" if as_bytes else "Content-Length"
+        out.append(_pair(name, str(content_length), as_bytes))
+    return out
+
+
+# The same few names and values come with every page, so their parsing is done once each.
+@lru_cache(maxsize=256)
+def _unstorable(lower: str, value: str, no_store: bool) -> str:
+    return cachefields.unstorable(lower, value, no_store=no_store)
+
+
+@lru_cache(maxsize=256)
+def _lower_name(name: str | bytes) -> str:
+    return _text(name).lower()
+
+
+def _pair(name: AnyStr | str, value: str, as_bytes: bool) -> tuple[AnyStr, AnyStr]:
+    text = _text(name)
     if as_bytes:
-        return [(n.encode("latin-1"), v.encode("latin-1")) for n, v in out]  # type: ignore[misc]
-    return out  # type: ignore[return-value]
+        return text.encode("latin-1"), value.encode("latin-1")  # type: ignore[return-value]
+    return text, value  # type: ignore[return-value]
 
 
 def _charset(params: str) -> str | None:

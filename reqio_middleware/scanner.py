@@ -36,7 +36,7 @@ from .tokenizer import (
 )
 from .urlmatch import DEFAULT_WIDGET_SRC, resolve
 
-__all__ = ["HTMLRewriter", "TokenSource"]
+__all__ = ["HTMLRewriter", "TokenSource", "encoding_unsure", "token_bytes"]
 
 # Tokenizer states kept between chunks.
 _DATA, _COMMENT, _BOGUS, _RAW, _SCRIPT, _PLAINTEXT, _DRAIN, _CDATA, _UNSURE, _HELD = range(10)
@@ -204,10 +204,7 @@ class HTMLRewriter:
         self._gate = not done
         if self._tree.unsure is not None:
             return
-        if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
-            self._tree.unsure = _UTF16
-        elif _ISO_2022_JP.search(head, 0, PRESCAN_BYTES) is not None:
-            self._tree.unsure = _ISO2022JP
+        self._tree.unsure = encoding_unsure(head)
         if self._tree.unsure is not None:
             self._state = _UNSURE
 
@@ -659,8 +656,7 @@ class HTMLRewriter:
     def _resolve_token(self) -> bytes | None:
         if self._token is None and self._token_source is not None:
             source, self._token_source = self._token_source, None
-            value = source() if callable(source) else source
-            self._token = None if value is None else _encode_token(value)
+            self._token = token_bytes(source)
         return self._token
 
     def _script_data(self, buf: bytes, pos: int, n: int) -> tuple[int, int]:
@@ -691,6 +687,25 @@ class HTMLRewriter:
                     return m.start(), n
             else:  # '<script' + delimiter inside escaped script data
                 self._script, pos = _SCRIPT_DBL, m.end()
+
+
+def encoding_unsure(head: bytes) -> str | None:
+    """Why the widget's ASCII bytes may not mean what they say in a page that begins with
+    ``head`` (its first :data:`PRESCAN_BYTES`): a UTF-16 byte order mark, or an ISO-2022-JP
+    label where a browser's prescan would find it. None for the pages where they do."""
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return _UTF16
+    # Both labels hold "2022": a plain search rules out most pages before the case-insensitive
+    # one, which is slower than tokenizing a small page.
+    if b"2022" in head[:PRESCAN_BYTES] and _ISO_2022_JP.search(head, 0, PRESCAN_BYTES):
+        return _ISO2022JP
+    return None
+
+
+def token_bytes(source: TokenSource) -> bytes | None:
+    """The token as written into the attribute (a callable source is called now)."""
+    value = source() if callable(source) else source
+    return None if value is None else _encode_token(value)
 
 
 _Step = Callable[[HTMLRewriter, bytes, int, bool, list[bytes], int], tuple[int, int, int]]

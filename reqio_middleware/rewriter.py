@@ -133,7 +133,8 @@ def rewrite_html(
         stamp = token_bytes(token)
         if stamp is None:
             return doc
-        return b"".join((doc[:begin], _stamp(doc, begin, end, stamp), doc[end:]))
+        view = memoryview(doc)  # joined from views: the page is copied once, not three times
+        return b"".join((view[:begin], _stamp(doc, begin, end, stamp), view[end:]))
     rewriter = HTMLRewriter(token, widget_src=widget_src, project_id=project_id)
     last = _last_candidate_end(doc, matcher)
     if last == -1:

@@ -38,12 +38,11 @@
 #endif
 
 /* The index of the highest (lowest) set bit of a non-zero mask. */
-#if !defined(USE_SSE2)
-#elif (defined(__GNUC__) || defined(__clang__)) && !defined(REQIO_PORTABLE)
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(REQIO_PORTABLE)
 #define HIGHEST_BIT(mask) (31 - __builtin_clz(mask))
 #define LOWEST_BIT(mask) __builtin_ctz(mask)
 #else
-static int highest_bit(unsigned int mask) {
+static inline int highest_bit(unsigned int mask) {
     int bit = 0;
     while (mask >>= 1) {
         bit++;
@@ -51,7 +50,7 @@ static int highest_bit(unsigned int mask) {
     return bit;
 }
 #define HIGHEST_BIT(mask) highest_bit(mask)
-static int lowest_bit(unsigned int mask) {
+static inline int lowest_bit(unsigned int mask) {
     int bit = 0;
     while (!(mask & 1u)) {
         mask >>= 1;
@@ -123,22 +122,24 @@ typedef struct {
 #define NAME(literal) {literal, sizeof(literal) - 1}
 
 static const Name SCRIPT = NAME("script");
-/* SPECIAL_NAMES, N_STOPS and MAYBE_SPECIAL come from the one table of tag names. */
+/* SPECIAL_NAMES, N_STOPS and SPECIAL_BY_FIRST come from the one table of tag names. */
 #include "_tags.h"
 static const Name SPECIAL[] = {SPECIAL_NAMES};
 #define N_SPECIAL (sizeof(SPECIAL) / sizeof(SPECIAL[0]))
+static const unsigned int BY_FIRST[26] = SPECIAL_BY_FIRST;
 
 /* Which tokenizer-switching tag name is at s (just after '<'), followed by whitespace, '/' or
- * '>': its index in SPECIAL, or -1 (also when the buffer ends too soon to tell). */
+ * '>': its index in SPECIAL, or -1 (also when the buffer ends too soon to tell). Only the
+ * names with the tag's first letter are tried: most tags are told apart by that alone. */
 static int special_at(const unsigned char *s, Py_ssize_t left) {
     unsigned char first = (unsigned char)(s[0] | 0x20);
-    if (!MAYBE_SPECIAL(first)) {
+    if (first < 'a' || first > 'z') {
         return -1;
     }
-    for (size_t i = 0; i < N_SPECIAL; i++) {
-        if ((unsigned char)SPECIAL[i].name[0] == first &&
-            name_at(s, 0, left, SPECIAL[i].name, SPECIAL[i].len) == 1) {
-            return (int)i;
+    for (unsigned int bits = BY_FIRST[first - 'a']; bits != 0; bits &= bits - 1) {
+        int i = LOWEST_BIT(bits);
+        if (name_at(s, 0, left, SPECIAL[i].name, SPECIAL[i].len) == 1) {
+            return i;
         }
     }
     return -1;

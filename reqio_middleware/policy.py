@@ -20,7 +20,7 @@ import enum
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
-from typing import AnyStr, NamedTuple
+from typing import Any, AnyStr, NamedTuple
 
 from reqio_middleware import cachefields
 
@@ -278,20 +278,23 @@ def edit_headers(
             edited[lower] = len(out), _text(raw_value)
             out.append((raw_name, raw_value))
     for lower, (at, value) in edited.items():
-        out[at] = _pair(out[at][0], _unstorable(lower, value, no_store), as_bytes)
+        out[at] = _unstorable(out[at][0], lower, value, no_store, as_bytes)
     for lower, name in cachefields.always_sent(as_bytes):
         if lower not in edited:
-            out.append(_pair(name, _unstorable(lower, "", no_store), as_bytes))
+            out.append(_unstorable(name, lower, "", no_store, as_bytes))
     if content_length is not None:
         name = "content-length" if as_bytes else "Content-Length"
         out.append(_pair(name, str(content_length), as_bytes))
     return out
 
 
-# The same few names and values come with every page, so their parsing is done once each.
+# The same few fields come with every page, so each is parsed and encoded once.
 @lru_cache(maxsize=256)
-def _unstorable(lower: str, value: str, no_store: bool) -> str:
-    return cachefields.unstorable(lower, value, no_store=no_store)
+def _unstorable(
+    name: str | bytes, lower: str, value: str, no_store: bool, as_bytes: bool
+) -> tuple[Any, Any]:
+    """The line of edited field ``lower`` (sent as ``name``) on a token page."""
+    return _pair(name, cachefields.unstorable(lower, value, no_store=no_store), as_bytes)
 
 
 @lru_cache(maxsize=256)

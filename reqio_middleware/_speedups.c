@@ -489,17 +489,16 @@ static Py_ssize_t scan(const unsigned char *b, Py_ssize_t p, Py_ssize_t n, const
         Py_ssize_t end;
         if (is_alpha(c)) {
             int special = special_at(b + p + 1, n - p - 1);
-            if (special == 0) { /* <script>: passed over whole unless it may be the widget */
+            if (special == 0) { /* <script>: passed over whole, unless it may be the widget and
+                                 * is no copy of the known tag */
                 end = tag_rest(b, p + 7, n);
                 if (end < 0) {
                     return p;
                 }
-                int known = 0;
-                if (may_be_widget(b, p, end, w->path, w->path_len)) {
-                    known = end - p == w->known_len && memcmp(b + p, w->known, (size_t)(end - p)) == 0;
-                    if (!known) {
-                        return p;
-                    }
+                int known = may_be_widget(b, p, end, w->path, w->path_len);
+                if (known && (end - p != w->known_len ||
+                              memcmp(b + p, w->known, (size_t)(end - p)) != 0)) {
+                    return p;
                 }
                 end = script_data_end(b, end, n);
                 if (end < 0 || (known && push_start(w->starts, p) < 0)) {

@@ -298,8 +298,9 @@ class HTMLRewriter:
     def _stamp_known(self, buf: bytes, starts: list[int], out: list[bytes], emit: int) -> int:
         """Stamp the copies of the known tag that start at ``starts``; the new ``emit``.
 
-        Their verdict is the known tag's: it depends on the tag's bytes, and on what
-        ``_known`` is kept only while it holds (no trace, no ESC byte, no ``<base>`` since)."""
+        Their verdict is the known tag's. Besides the tag's bytes, a verdict depends only on
+        a trace hook, an ESC byte and a ``<base>`` before the tag; ``_known`` is only set
+        without a trace, forgotten at a ``<base>``, and not used once an ESC byte is seen."""
         stamped = self._known_stamp
         size = len(self._known or b"")
         append = out.append

@@ -5,10 +5,10 @@ a run of states, over a buffer: the data state in bulk (``_scan_data``; ``_scan_
 also passes over copies of a tag already stamped), the attribute states of one tag
 (``_tag_end``; ``_tag_states``, resumable for a tag cut by a chunk boundary), script data and
 its escaped states (``_script_states``, resumable), and the whole-document candidate search
-(``_last_candidate``). Each has a pure-Python twin, its
-``NAME_pattern``, written as regular expressions; the C versions in ``_speedups.c`` are used
-when the extension was built (:data:`SCANNER`). Tests swap the twins in to check that both
-give the same bytes. The tag names every state acts on come from :mod:`.tags`.
+(``_last_candidate``). Each has a pure-Python twin, its ``NAME_pattern``, written as regular
+expressions; the C versions in ``_speedups.c`` are used when the extension was built
+(:data:`SCANNER`). Tests swap the twins in to check that both give the same bytes. The tag
+names every state acts on come from :mod:`.tags`.
 
 Why a hand-written tokenizer and not ``html.parser``: ``html.parser`` is ~100x slower, is not
 byte-exact, and does not follow the WHATWG tokenizer (comments ending in ``--!>``, the
@@ -160,8 +160,8 @@ def _scan_known_pattern(buf: bytes, pos: int, path: bytes, known: bytes) -> tupl
     ``known`` byte for byte (one the rewriter stamped already), when their end tag is in
     ``buf``: (where the run ends, where those tags begin).
 
-    Bytes that begin as a complete start tag does are that tag, as the tag states read left
-    to right, so a match of ``known`` at the stop is the same tag with the same verdict.
+    The tag states read a tag left to right up to its '>', so bytes that begin with the whole
+    of ``known`` (a complete start tag) hold that very tag: the same bytes, the same verdict.
     """
     starts: list[int] = []
     while True:

@@ -18,8 +18,9 @@
  * a '<script' the rewriter must look at, and at anything the end of the buffer cuts short.
  * Every position it returns is in the data state, as every position the pattern returns is; it
  * only goes further.
- * scan_known(buf, pos, path, known) is the same run, also passing over the <script> elements
- * whose start tag is the one the rewriter stamped already (`known`), and saying where they are.
+ * scan_known(buf, pos, path, known, stamped) is the same run, also passing over the <script>
+ * elements whose start tag is the one the rewriter stamped already (`known`), and giving back
+ * the bytes it passed over with those tags stamped.
  *
  * script_states(buf, pos, sub) -> the script data states from one of them, resumable: the
  * rewriter's reading of a <script> element's text, which the run above shares.
@@ -444,8 +445,8 @@ static int may_be_widget(const unsigned char *b, Py_ssize_t start, Py_ssize_t en
     return 0;
 }
 
-/* The starts of the known tags scan_known passed over, in a buffer that grows as needed (the
- * raw allocator, which needs no GIL). */
+/* Where the copies of the known tag that scan_known passed over start, in a buffer that grows
+ * as needed (the raw allocator, which needs no GIL). */
 typedef struct {
     Py_ssize_t *at;
     Py_ssize_t len, cap;
@@ -609,15 +610,40 @@ static PyObject *scan_data(PyObject *module, PyObject *const *args, Py_ssize_t n
     return PyLong_FromSsize_t(end);
 }
 
-/* scan_known(buf, pos, path, known) -> (end, starts): scan_data's run, which also passes over
- * the <script> elements whose start tag is `known` byte for byte; starts lists where those
- * tags begin. */
+/* buf[pos:stop] with each copy of the known tag (at starts) replaced by its stamped bytes. */
+static PyObject *stamped_copies(const unsigned char *b, Py_ssize_t pos, Py_ssize_t stop,
+                                const Widget *w, PyObject *stamped) {
+    const char *with = PyBytes_AS_STRING(stamped);
+    Py_ssize_t with_len = PyBytes_GET_SIZE(stamped), count = w->starts->len;
+    Py_ssize_t size = stop - pos + count * (with_len - w->known_len);
+    PyObject *text = PyBytes_FromStringAndSize(NULL, size);
+    if (text == NULL) {
+        return NULL;
+    }
+    char *out = PyBytes_AS_STRING(text);
+    Py_ssize_t at = pos;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        Py_ssize_t start = w->starts->at[i];
+        memcpy(out, b + at, (size_t)(start - at));
+        out += start - at;
+        memcpy(out, with, (size_t)with_len);
+        out += with_len;
+        at = start + w->known_len;
+    }
+    memcpy(out, b + at, (size_t)(stop - at));
+    return text;
+}
+
+/* scan_known(buf, pos, path, known, stamped) -> (stop, count, text): scan_data's run, which
+ * also passes over the count <script> elements whose start tag is `known` byte for byte; text
+ * is buf[pos:stop] with those tags replaced by `stamped` (b'' when count is 0). */
 static PyObject *scan_known(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     (void)module;
-    static const char usage[] = "scan_known(buf: bytes, pos: int, path: bytes, known: bytes)";
+    static const char usage[] =
+        "scan_known(buf: bytes, pos: int, path: bytes, known: bytes, stamped: bytes)";
     const unsigned char *b, *path;
-    Py_ssize_t pos, n, path_len, end;
-    if (nargs != 4 || !PyBytes_Check(args[3])) {
+    Py_ssize_t pos, n, path_len, stop;
+    if (nargs != 5 || !PyBytes_Check(args[3]) || !PyBytes_Check(args[4])) {
         PyErr_SetString(PyExc_TypeError, usage);
         return NULL;
     }
@@ -627,21 +653,14 @@ static PyObject *scan_known(PyObject *module, PyObject *const *args, Py_ssize_t 
     Starts starts = {NULL, 0, 0};
     Widget w = {path, (const unsigned char *)PyBytes_AS_STRING(args[3]), path_len,
                 PyBytes_GET_SIZE(args[3]), &starts};
-    WITHOUT_GIL_IF(n - pos > BIG, end = scan(b, pos, n, &w));
-    PyObject *list = PyList_New(starts.len);
-    for (Py_ssize_t i = 0; list != NULL && i < starts.len; i++) {
-        PyObject *at = PyLong_FromSsize_t(starts.at[i]);
-        if (at == NULL) {
-            Py_CLEAR(list);
-            break;
-        }
-        PyList_SET_ITEM(list, i, at);
-    }
+    WITHOUT_GIL_IF(n - pos > BIG, stop = scan(b, pos, n, &w));
+    PyObject *text = starts.len ? stamped_copies(b, pos, stop, &w, args[4])
+                                : PyBytes_FromStringAndSize(NULL, 0);
     PyMem_RawFree(starts.at);
-    if (list == NULL) {
+    if (text == NULL) {
         return NULL;
     }
-    return Py_BuildValue("(nN)", end, list);
+    return Py_BuildValue("(nnN)", stop, starts.len, text);
 }
 
 /* script_states(buf, pos, sub) -> (pos, sub): the script data states from sub-state sub at pos
@@ -800,7 +819,8 @@ static PyMethodDef methods[] = {
     {"scan_data", (PyCFunction)(void (*)(void))scan_data, METH_FASTCALL,
      "scan_data(buf, pos, path=b'') -> int: where the data-state run from pos ends."},
     {"scan_known", (PyCFunction)(void (*)(void))scan_known, METH_FASTCALL,
-     "scan_known(buf, pos, path, known) -> (int, list): scan_data, passing over known tags."},
+     "scan_known(buf, pos, path, known, stamped) -> (int, int, bytes): scan_data, stamping "
+     "copies of known."},
     {"script_states", (PyCFunction)(void (*)(void))script_states_py, METH_FASTCALL,
      "script_states(buf, pos, sub) -> (int, int): the script data states, resumable."},
     {"tag_end", (PyCFunction)(void (*)(void))tag_end, METH_FASTCALL,

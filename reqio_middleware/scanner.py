@@ -276,9 +276,7 @@ class HTMLRewriter:
                 return pos, emit, n
             return self._tree_data(buf, pos, final, out, emit)
         if self._known is not None and self._esc_at == -1:
-            pos, starts = tokenizer._scan_known(buf, pos, self._path, self._known)
-            if starts:
-                emit = self._stamp_known(buf, starts, out, emit)
+            pos, emit = self._stamp_known(buf, pos, out, emit)
         else:
             pos = tokenizer._scan_data(buf, pos, self._path)
         if pos >= n:
@@ -295,21 +293,23 @@ class HTMLRewriter:
             return self._start_tag(buf, pos, special.group(1), final, out, emit)
         return self._lt_at_stop(buf, pos, final, emit)
 
-    def _stamp_known(self, buf: bytes, starts: list[int], out: list[bytes], emit: int) -> int:
-        """Stamp the copies of the known tag that start at ``starts``; the new ``emit``.
+    def _stamp_known(self, buf: bytes, pos: int, out: list[bytes], emit: int) -> tuple[int, int]:
+        """The data-state run from ``pos`` with the copies of the known tag in it stamped:
+        (where the run stops, where unwritten output begins).
 
         Their verdict is the known tag's. Besides the tag's bytes, a verdict depends only on
         a trace hook, an ESC byte and a ``<base>`` before the tag; ``_known`` is only set
         without a trace, forgotten at a ``<base>``, and not used once an ESC byte is seen."""
-        stamped = self._known_stamp
-        size = len(self._known or b"")
-        append = out.append
-        for start in starts:
-            append(buf[emit:start])
-            append(stamped)
-            emit = start + size
-        self.found += len(starts)
-        return emit
+        assert self._known is not None
+        stop, count, text = tokenizer._scan_known(
+            buf, pos, self._path, self._known, self._known_stamp
+        )
+        if not count:
+            return stop, emit
+        out.append(buf[emit:pos])
+        out.append(text)
+        self.found += count
+        return stop, stop
 
     def _open_comment(self, buf: bytes, pos: int, final: bool, emit: int) -> tuple[int, int, int]:
         n = len(buf)

@@ -155,24 +155,31 @@ def _scan_data_pattern(buf: bytes, pos: int, path: bytes = b"") -> int:
     return _BULK.match(buf, pos).end()  # type: ignore[union-attr]
 
 
-def _scan_known_pattern(buf: bytes, pos: int, path: bytes, known: bytes) -> tuple[int, list[int]]:
+def _scan_known_pattern(
+    buf: bytes, pos: int, path: bytes, known: bytes, stamped: bytes
+) -> tuple[int, int, bytes]:
     """``_scan_data`` that also passes over the ``<script>`` elements whose start tag is
     ``known`` byte for byte (one the rewriter stamped already), when their end tag is in
-    ``buf``: (where the run ends, where those tags begin).
+    ``buf``: (where the run stops, how many such tags it passed, ``buf[pos:stop]`` with each
+    of them replaced by ``stamped``, or b"" when there were none).
 
     The tag states read a tag left to right up to its '>', so bytes that begin with the whole
     of ``known`` (a complete start tag) hold that very tag: the same bytes, the same verdict.
     """
-    starts: list[int] = []
+    start, between = pos, []
     while True:
-        pos = _scan_data_pattern(buf, pos, path)
-        if not known or not buf.startswith(known, pos):
-            return pos, starts
-        end, sub = _script_states_pattern(buf, pos + len(known), SCRIPT_NORMAL)
+        stop = _scan_data_pattern(buf, pos, path)
+        if not known or not buf.startswith(known, stop):
+            break
+        end, sub = _script_states_pattern(buf, stop + len(known), SCRIPT_NORMAL)
         if sub != SCRIPT_END:
-            return pos, starts
-        starts.append(pos)
-        pos = end
+            break
+        between.append(buf[start:stop])
+        start, pos = stop + len(known), end
+    if not between:
+        return stop, 0, b""
+    between.append(buf[start:stop])
+    return stop, len(between) - 1, stamped.join(between)
 
 
 def _script_states_pattern(buf: bytes, pos: int, sub: int) -> tuple[int, int]:
@@ -371,7 +378,8 @@ def _tag_step(c: int, pos: int, st: int) -> tuple[int, int]:
 
 # The functions the scanner calls, through this module (so tests can swap the twins in).
 _scan_data: Callable[[bytes, int, bytes], int] = _scan_data_pattern
-_scan_known: Callable[[bytes, int, bytes, bytes], tuple[int, list[int]]] = _scan_known_pattern
+_scan_known: Callable[[bytes, int, bytes, bytes, bytes], tuple[int, int, bytes]]
+_scan_known = _scan_known_pattern
 _script_states: Callable[[bytes, int, int], tuple[int, int]] = _script_states_pattern
 _tag_end: Callable[..., int] = _tag_end_pattern
 _last_candidate: Callable[[bytes, int, bytes], int] = _last_candidate_pattern

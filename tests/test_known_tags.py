@@ -241,13 +241,22 @@ KNOWN = [TAG, SCHEME_RELATIVE, b"<script src=/widget.js>", b"<script src='&#47;w
 TWIN_PIECES = [*KNOWN, *NEAR, *PIECES[7:], b"<script src=/widget.js></script>", b"<p>", b"\x00"]
 
 
-def _check_twins(c: tuple[int, list[int]], pattern: tuple[int, list[int]]) -> None:
+MARK = b"<STAMPED>"  # stands for the stamped tag: bytes no document here holds
+Result = tuple[int, int, bytes]
+
+
+def _check_twins(doc: bytes, pos: int, known: bytes, c: Result, pattern: Result) -> None:
     """The C run stops where the pattern does or further (it passes over comments and raw
-    text too); the copies both find before the pattern's stop are the same."""
-    (c_stop, c_starts), (p_stop, p_starts) = c, pattern
-    assert c_stop >= p_stop
-    assert c_starts[: len(p_starts)] == p_starts
-    assert all(start >= p_stop for start in c_starts[len(p_starts) :])
+    text too), and each gives back the bytes it passed over with its copies stamped."""
+    (c_stop, c_count, c_text), (p_stop, p_count, p_text) = c, pattern
+    assert c_stop >= p_stop and c_count >= p_count
+    for stop, count, text in (c, pattern):
+        if count:
+            assert text.count(MARK) == count
+            assert text.replace(MARK, known) == doc[pos:stop]
+        else:
+            assert text == b""
+    assert c_text.startswith(p_text)
 
 
 @pytest.mark.skipif(not _C, reason="C extension not built")
@@ -265,29 +274,33 @@ def test_c_scan_known_agrees_with_the_pattern(
 
     doc = b"".join(pieces)
     pos = min(at, len(doc))
-    c = _speedups.scan_known(doc, pos, path, known)
-    _check_twins(c, tokenizer._scan_known_pattern(doc, pos, path, known))
+    c = _speedups.scan_known(doc, pos, path, known, MARK)
+    _check_twins(doc, pos, known, c, tokenizer._scan_known_pattern(doc, pos, path, known, MARK))
     if not known:  # no known tag: the plain data-state run
-        assert c == (_speedups.scan_data(doc, pos, path), [])
-    for start in c[1]:
-        assert doc.startswith(known, start)
+        assert c == (_speedups.scan_data(doc, pos, path), 0, b"")
 
 
 @pytest.mark.parametrize("twin", ["pattern", "c"] if _C else ["pattern"])
-def test_scan_known_finds_the_copies(twin: str) -> None:
-    scan: Callable[[bytes, int, bytes, bytes], tuple[int, list[int]]]
+def test_scan_known_stamps_the_copies(twin: str) -> None:
+    scan: Callable[[bytes, int, bytes, bytes, bytes], Result]
     scan = tokenizer._scan_known_pattern
     if twin == "c":
         from reqio_middleware import _speedups
 
         scan = _speedups.scan_known
     doc = b"<p>" + WIDGET + b"<b>x</b>" + WIDGET + NEAR[0] + b"</script>" + WIDGET
-    first = 3
-    second = first + len(WIDGET) + len(b"<b>x</b>")
-    assert scan(doc, 0, PATH, TAG) == (second + len(WIDGET), [first, second])
+    stop = doc.index(NEAR[0])
+    text = b"<p>" + MARK + b"x</script><b>x</b>" + MARK + b"x</script>"
+    assert scan(doc, 0, PATH, TAG, b"<STAMPED>x") == (stop, 2, text)
+    assert scan(doc, 3, PATH, TAG, MARK) == (stop, 2, doc[3:stop].replace(TAG, MARK))
     # a copy whose element the buffer cuts short is left to the rewriter
-    assert scan(WIDGET + TAG + b"abc</scr", 0, PATH, TAG) == (len(WIDGET), [0])
-    assert scan(WIDGET, 0, PATH, b"") == (0, [])
+    assert scan(WIDGET + TAG + b"abc</scr", 0, PATH, TAG, MARK) == (
+        len(WIDGET),
+        1,
+        MARK + b"</script>",
+    )
+    assert scan(WIDGET, 0, PATH, b"", MARK) == (0, 0, b"")
+    assert scan(b"<p>" + WIDGET, 0, PATH, NEAR[0], MARK) == (3, 0, b"")
 
 
 @pytest.mark.skipif(not _C, reason="C extension not built")
@@ -295,20 +308,22 @@ def test_scan_known_bad_arguments_raise() -> None:
     from reqio_middleware import _speedups
 
     with pytest.raises(ValueError):
-        _speedups.scan_known(b"abc", 4, PATH, TAG)
+        _speedups.scan_known(b"abc", 4, PATH, TAG, MARK)
     with pytest.raises(TypeError):
-        _speedups.scan_known(b"abc", 0, PATH)  # type: ignore[call-arg]
+        _speedups.scan_known(b"abc", 0, PATH, TAG)  # type: ignore[call-arg]
     with pytest.raises(TypeError):
-        _speedups.scan_known(b"abc", 0, PATH, "tag")  # type: ignore[arg-type]
+        _speedups.scan_known(b"abc", 0, PATH, "tag", MARK)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
-        _speedups.scan_known(b"abc", 0, "path", TAG)  # type: ignore[arg-type]
+        _speedups.scan_known(b"abc", 0, PATH, TAG, "stamp")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        _speedups.scan_known(b"abc", 0, "path", TAG, MARK)  # type: ignore[arg-type]
 
 
 @pytest.mark.skipif(not _C, reason="C extension not built")
-def test_portable_build_finds_the_same_copies(portable: ModuleType) -> None:
+def test_portable_build_stamps_the_same_copies(portable: ModuleType) -> None:
     from reqio_middleware import _speedups
 
     doc = (b"<p>" + WIDGET + b"<!--x-->" + NEAR[3] + b"</script>" + WIDGET) * 50
     for known in (TAG, NEAR[3], b""):
-        expected = _speedups.scan_known(doc, 0, PATH, known)
-        assert portable.scan_known(doc, 0, PATH, known) == expected
+        expected = _speedups.scan_known(doc, 0, PATH, known, MARK)
+        assert portable.scan_known(doc, 0, PATH, known, MARK) == expected

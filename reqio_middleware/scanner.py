@@ -26,11 +26,10 @@ from .tokenizer import (
     _COMMENT_END,
     _RAW_END,
     _RUN_TAG_NAME,
-    _SCRIPT_DATA,
-    _SCRIPT_DOUBLE,
-    _SCRIPT_ESCAPED,
     _SPECIAL_OPEN,
     _STOP_NAMES,
+    SCRIPT_END,
+    SCRIPT_NORMAL,
     _is_alpha,
     _TagDrain,
 )
@@ -62,7 +61,6 @@ _ISO_2022_JP = re.compile(rb"(?i)iso-2022-jp|csiso2022jp")
 _UTF16 = "UTF-16 byte order mark"
 _ISO2022JP = f"ISO-2022-JP label in the first {PRESCAN_BYTES} bytes"
 _ENCODING_REASONS = (_UTF16, _ISO2022JP)
-_SCRIPT_NORMAL, _SCRIPT_ESC, _SCRIPT_DBL = range(3)
 
 
 TokenSource = str | Callable[[], str | None]
@@ -87,6 +85,8 @@ class HTMLRewriter:
         "_held",
         "_held_kind",
         "_held_scanned",
+        "_known",
+        "_known_stamp",
         "_lookback",
         "_matcher",
         "_missed",
@@ -121,7 +121,7 @@ class HTMLRewriter:
         self._token_source: TokenSource | None = token
         self._token: bytes | None = None
         self._state = _DATA
-        self._script = _SCRIPT_NORMAL
+        self._script = SCRIPT_NORMAL
         self._raw_end: re.Pattern[bytes] | None = None
         self._drain: _TagDrain | None = None
         self._held = b""
@@ -138,6 +138,10 @@ class HTMLRewriter:
         self._own_end = False  # the next end tag ends raw text entered inside foreign content
         self._esc_at = -1  # where the first ESC byte is in the stream
         self._base_seen = False  # a <base> start tag was seen
+        #: The last tag stamped and its stamped bytes: a start tag with the same bytes has the
+        #: same verdict while no <base>, ESC byte or trace can change it (_stamp_known).
+        self._known: bytes | None = None
+        self._known_stamp = b""
         #: In a <noscript>: its text read as markup (as with scripting off), which must end
         #: in the data state where the raw text ends.
         self._noscript: HTMLRewriter | None = None
@@ -268,7 +272,10 @@ class HTMLRewriter:
                 self._state = _UNSURE
                 return pos, emit, n
             return self._tree_data(buf, pos, final, out, emit)
-        pos = tokenizer._scan_data(buf, pos, self._path)
+        if self._known is not None and self._esc_at == -1:
+            pos, emit = self._stamp_known(buf, pos, out, emit)
+        else:
+            pos = tokenizer._scan_data(buf, pos, self._path)
         if pos >= n:
             return n, emit, n
         # buf[pos] == '<' and what follows is a comment, a tokenizer-switching or tree-stop
@@ -282,6 +289,24 @@ class HTMLRewriter:
         if special is not None:
             return self._start_tag(buf, pos, special.group(1), final, out, emit)
         return self._lt_at_stop(buf, pos, final, emit)
+
+    def _stamp_known(self, buf: bytes, pos: int, out: list[bytes], emit: int) -> tuple[int, int]:
+        """The data-state run from ``pos`` with the copies of the known tag in it stamped:
+        (where the run stops, where unwritten output begins).
+
+        Their verdict is the known tag's. Besides the tag's bytes, a verdict depends only on
+        a trace hook, an ESC byte and a ``<base>`` before the tag; ``_known`` is only set
+        without a trace, forgotten at a ``<base>``, and not used once an ESC byte is seen."""
+        assert self._known is not None
+        stop, count, text = tokenizer._scan_known(
+            buf, pos, self._path, self._known, self._known_stamp
+        )
+        if not count:
+            return stop, emit
+        out.append(buf[emit:pos])
+        out.append(text)
+        self.found += count
+        return stop, stop
 
     def _open_comment(self, buf: bytes, pos: int, final: bool, emit: int) -> tuple[int, int, int]:
         n = len(buf)
@@ -547,7 +572,8 @@ class HTMLRewriter:
             self._state = _UNSURE
             return end, n
         name = buf[lt + 1 : name_end].lower()
-        self._base_seen = self._base_seen or name == tags.BASE
+        if name == tags.BASE:  # a scheme-relative src may not be the widget's from here on
+            self._base_seen, self._known = True, None
         attrs = _attributes(buf, name_end, end)
         closing = buf[end - 2 : end] == b"/>" and not (
             attrs and attrs[-1].end == end - 1 and buf[end - 2] == 0x2F
@@ -588,7 +614,7 @@ class HTMLRewriter:
     def _enter(self, state: int, name: bytes) -> None:
         """Switch to the state a start tag named ``name`` leaves the tokenizer in."""
         if state == _RAW and name == b"script":
-            self._state, self._script = _SCRIPT, _SCRIPT_NORMAL
+            self._state, self._script = _SCRIPT, SCRIPT_NORMAL
         elif state == _RAW and name == b"plaintext":
             self._state = _PLAINTEXT
         elif state == _RAW:
@@ -646,10 +672,13 @@ class HTMLRewriter:
             if reason is None:
                 token = self._resolve_token()
                 if token is not None:
+                    stamped = _stamp(buf, pos, end, token)
                     out.append(buf[emit:pos])
-                    out.append(_stamp(buf, pos, end, token))
+                    out.append(stamped)
                     emit = end
                     self.found += 1
+                    if self._trace is None:  # explain() must see every tag: no shortcut then
+                        self._known, self._known_stamp = buf[pos:end], stamped
         self._enter(_RAW, name)
         return end, emit, n
 
@@ -661,32 +690,12 @@ class HTMLRewriter:
 
     def _script_data(self, buf: bytes, pos: int, n: int) -> tuple[int, int]:
         """Script data and its escaped states (WHATWG 13.2.5.4, .15-.31). (pos, hold)."""
-        while True:
-            sub = self._script
-            pattern = (
-                _SCRIPT_DATA
-                if sub == _SCRIPT_NORMAL
-                else _SCRIPT_ESCAPED
-                if sub == _SCRIPT_ESC
-                else _SCRIPT_DOUBLE
-            )
-            m = pattern.search(buf, pos)
-            if m is None:
-                return pos, max(pos, n - 9)
-            found = m.group()
-            if found == b"<!--":
-                # The dashes of '<!--' already count towards '-->' (escaped dash dash).
-                self._script, pos = _SCRIPT_ESC, m.start() + 2
-            elif found == b"-->":
-                self._script, pos = _SCRIPT_NORMAL, m.end()
-            elif found[1:2] == b"/":
-                if sub == _SCRIPT_DBL:
-                    self._script, pos = _SCRIPT_ESC, m.end()
-                else:  # the end tag: data state parses it as an (end) tag
-                    self._state = _DATA
-                    return m.start(), n
-            else:  # '<script' + delimiter inside escaped script data
-                self._script, pos = _SCRIPT_DBL, m.end()
+        pos, sub = tokenizer._script_states(buf, pos, self._script)
+        if sub == SCRIPT_END:  # the end tag: the data state parses it as an (end) tag
+            self._state = _DATA
+            return pos, n
+        self._script = sub
+        return pos, max(pos, n - 9)  # 9: '</script>', the longest the states look for
 
 
 def encoding_unsure(head: bytes) -> str | None:

@@ -208,11 +208,13 @@ class _Responder:
         kind = message["type"]
         if kind == "http.response.body":
             more = message.get("more_body", False)
-            out = self.page.feed(message.get("body", b""))
+            body = message.get("body", b"")
+            out = self.page.feed(body)
             if not more:
                 out += self.page.close()
                 self.mode = PASS
-            await self.send({**message, "body": out, "more_body": more})
+            # Most pieces of a page come back as they were: their message goes on as it is.
+            await self.send(message if out is body else {**message, "body": out, "more_body": more})
         elif kind == "http.response.zerocopysend":
             # Bytes from a file descriptor cannot be rewritten; keep the order and stop here.
             await self.finish_stream()

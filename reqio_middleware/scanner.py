@@ -49,6 +49,9 @@ _CONTEXTS = {
     _CDATA: "inside a CDATA section (SVG/MathML)",
 }
 _HELD_SCRIPT, _HELD_TREE = range(2)
+#: A tag cut by a chunk boundary this close to the end is held and read again whole (in the
+#: bulk run) with the next chunk; a longer one is drained by the resumable tag states.
+_HELD_CUT = 256
 _TREE_OR_BASE = tags.TREE_STOPS | {tags.BASE}
 _BULK_WINDOW = 64 * 1024
 #: An end tag in foreign content or a select whose name runs on longer than this (with its
@@ -189,7 +192,35 @@ class HTMLRewriter:
             self._prefix += chunk[: PRESCAN_BYTES - len(self._prefix)]
             self._check_encoding(self._prefix, len(self._prefix) >= PRESCAN_BYTES)
         buf = self._held + chunk if self._held else chunk
+        if self._state == _DATA and self._known is None and self._plain_stream():
+            return self._feed_plain(buf)
         return self._run(buf, final=False)
+
+    def _plain_stream(self) -> bool:
+        """HTML content with nothing waiting on the encoding guards or a stamp's release."""
+        return not self._gate and self._pending is None and self._tree.html_content
+
+    def _feed_plain(self, buf: bytes) -> bytes:
+        """Most chunks of a page: the bulk run reads them to their end, or to an ordinary tag
+        that the chunk's end cuts, which is held; either way they go out without the steps of
+        the scanner. Anything else, from where the bulk run stopped, goes to the steps."""
+        n = len(buf)
+        pos = tokenizer._scan_data(buf, 0, self._path)
+        hold = n
+        # What _step_data would give to _lt_at_stop: no comment, no special tag.
+        if (
+            pos < n
+            and buf[pos + 1 : pos + 2] not in (b"!", b"?")
+            and not _SPECIAL_OPEN.match(buf, pos)
+        ):
+            pos, _, hold = self._lt_at_stop(buf, pos, False, 0)
+        if pos < n and hold == n:
+            return self._run(buf, final=False, start=pos)
+        if self._esc_at == -1 and (esc := buf.find(b"\x1b", 0, hold)) != -1:
+            self._esc_at = self._offset + esc
+        self._held = buf[hold:]
+        self._offset += hold
+        return buf if hold == n else buf[:hold]
 
     def close(self) -> bytes:
         """Everything still held back; an incomplete tag at the end is not a tag."""
@@ -214,9 +245,9 @@ class HTMLRewriter:
 
     # The scanner proper. ``emit`` is where unwritten output begins; ``hold`` where the
     # bytes kept for the next chunk begin.
-    def _run(self, buf: bytes, final: bool) -> bytes:
+    def _run(self, buf: bytes, final: bool, start: int = 0) -> bytes:
         found = self.found
-        out, hold = self._scan(buf, final)
+        out, hold = self._scan(buf, final, start=start)
         self._held = buf[hold:]
         self._offset += hold
         text = b"".join(out)
@@ -235,19 +266,22 @@ class HTMLRewriter:
             return stamped + text
         return text
 
-    def _scan(self, buf: bytes, final: bool, stop: int = -1) -> tuple[list[bytes], int]:
+    def _scan(
+        self, buf: bytes, final: bool, stop: int = -1, start: int = 0
+    ) -> tuple[list[bytes], int]:
         """Tokenize ``buf``; the output pieces, and where the bytes to keep begin.
 
         Each state's step reads from ``pos`` and returns (pos, emit, hold): ``emit`` is where
         unwritten output begins, ``hold`` where the bytes kept for the next chunk begin (the
         end of ``buf`` while the step could go on). With ``stop``, tokenizing ends at the first
         point at or past it (whole-document use: nothing beyond the last candidate matters).
+        With ``start``, the data state's bulk run has read ``buf[:start]`` already.
         """
         out: list[bytes] = []
         n = len(buf)
         if self._esc_at == -1 and (esc := buf.find(b"\x1b")) != -1:
             self._esc_at = self._offset + esc
-        pos = emit = 0
+        pos, emit = start, 0
         hold = n
         while pos < n and (stop == -1 or pos < stop):
             pos, emit, hold = _STEPS[self._state](self, buf, pos, final, out, emit)
@@ -327,6 +361,10 @@ class HTMLRewriter:
         ):
             self._state = _BOGUS  # bogus comment or doctype: ends at the next '>'
             return pos + 2, emit, n
+        if not final and n - pos <= _HELD_CUT:
+            # A short tag cut by the buffer: kept, and read whole with the next chunk. Only a
+            # few hundred bytes are ever read again, so this stays linear.
+            return pos, emit, pos
         if following == b"/" and pos + 2 < n:  # end tag cut by the buffer
             self._drain_tag(_DATA)
             return pos + 2, emit, n

@@ -164,7 +164,8 @@ def _fastapi(variant: str, page: bytes) -> tuple[Any, str]:
 
 
 def _flask(variant: str, page: bytes) -> tuple[Any, str]:
-    """Flask-Login finds the user from the cookie; ``Reqio(app)`` does the rest."""
+    """Flask-Login finds the user in Flask's session, where ``login_user()`` puts its id (the
+    way Flask-Login documents); ``Reqio(app)`` does the rest."""
     if variant == "forward":
         raise Unavailable("no forwarding floor for a Flask extension")
     try:
@@ -177,16 +178,18 @@ def _flask(variant: str, page: bytes) -> tuple[Any, str]:
         SECRET_KEY="bench-flask-key", REQIO_SECRET=SECRET, REQIO_PROJECT_ID=PROJECT_ID
     )
     login = LoginManager(app)
+    # The sign-in cookie is made once for every client (this process, wrk, curl), so the
+    # session carries no per-client identifier to protect.
+    login.session_protection = None
 
     class User(UserMixin):
         def __init__(self, uid: str) -> None:
             self.id = uid
             self.email = EMAIL
 
-    @login.request_loader
-    def load(request: Any) -> User | None:
-        uid = request.cookies.get("session")
-        return User(uid) if uid else None
+    @login.user_loader
+    def load(uid: str) -> User:
+        return User(uid)
 
     seeds = Seeds(page)
 
@@ -210,7 +213,9 @@ def _flask(variant: str, page: bytes) -> tuple[Any, str]:
         except ImportError as exc:
             raise Unavailable(_missing("reqio_middleware.adapters.flask.Reqio", exc)) from None
         Reqio(app)
-    return app, f"session={USER_ID}"
+    signer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
+    session = signer.dumps({"_user_id": USER_ID, "_fresh": True})
+    return app, f"session={session}"
 
 
 # --- Django ---------------------------------------------------------------------------------

@@ -271,6 +271,8 @@ def _django_setup() -> None:
 
 
 _DJANGO_PAGE: list[bytes] = []
+#: The page split once where the template writes the token, as the other configurations do.
+_DJANGO_SEEDS: list[Seeds] = []
 
 
 def _django_views() -> list[Any]:
@@ -283,7 +285,7 @@ def _django_views() -> list[Any]:
     def by_hand(request: Any) -> HttpResponse:
         if not request.user.is_authenticated:
             return html(request)
-        body = Seeds(_DJANGO_PAGE[0]).render(str(request.user.pk), request.user.email)
+        body = _DJANGO_SEEDS[0].render(str(request.user.pk), request.user.email)
         return HttpResponse(body, content_type="text/html; charset=utf-8")
 
     def data(request: Any) -> JsonResponse:
@@ -320,6 +322,7 @@ def _django(variant: str, page: bytes) -> tuple[Any, str]:
         middleware.append("reqio_middleware.adapters.django.ReqioMiddleware")
     _django_setup()
     _DJANGO_PAGE[:] = [page]
+    _DJANGO_SEEDS[:] = [Seeds(page)]
     from django.core.handlers.wsgi import WSGIHandler
     from django.test.utils import override_settings
 

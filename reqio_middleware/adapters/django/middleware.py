@@ -104,7 +104,7 @@ class ReqioMiddleware:
             return self._untouched(request, response, held)
         identity, failed = (None, False)
         if classified[0] is not PASS_ACTION:
-            identity, failed = self._identity(request)
+            identity, failed = self._identity(request, checked=True)
         return self._finish(request, response, classified, headers, identity, failed, held)
 
     async def __acall__(self, request: Any) -> Any:
@@ -119,7 +119,7 @@ class ReqioMiddleware:
             return self._untouched(request, response, held)
         identity, failed = (None, False)
         if classified[0] is not PASS_ACTION:
-            identity, failed = await self._aidentity(request)
+            identity, failed = await self._aidentity(request, checked=True)
         return self._finish(request, response, classified, headers, identity, failed, held)
 
     def _nobody(self, request: Any) -> bool:
@@ -134,8 +134,9 @@ class ReqioMiddleware:
         headers = list(response.items())
         return self.driver.needs_identity(method, status, headers), headers
 
-    def _identity(self, request: Any) -> tuple[Identity | None, bool]:
-        if nobody_signed_in(request):
+    def _identity(self, request: Any, *, checked: bool = False) -> tuple[Identity | None, bool]:
+        """``checked``: :meth:`_nobody` was already asked for this response."""
+        if not checked and nobody_signed_in(request):
             return _NOBODY
         lookup = Lookup(request)
         try:
@@ -147,8 +148,10 @@ class ReqioMiddleware:
             forget_anonymous_lookup(request, lookup)
         return identity, failed
 
-    async def _aidentity(self, request: Any) -> tuple[Identity | None, bool]:
-        if nobody_signed_in(request):
+    async def _aidentity(
+        self, request: Any, *, checked: bool = False
+    ) -> tuple[Identity | None, bool]:
+        if not checked and nobody_signed_in(request):
             return _NOBODY
         lookup = Lookup(request)
         try:

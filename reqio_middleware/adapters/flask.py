@@ -20,8 +20,10 @@ path plus ``.js``). A missing secret or audience raises at ``init_app``, naming 
 How it fits in Flask: the rewrite runs after the view, before every ``after_request`` hook, so
 extensions that compress (Flask-Compress) compress the stamped page, whichever was initialised
 first. It looks at the response's status and headers first: JSON, files and anything else that
-cannot carry a token go out without the user being loaded. A HEAD is treated as its GET (Flask
-renders the body and drops it), so its headers are the GET's.
+cannot carry a token go out without the user being loaded. Nor is the user loaded when
+Flask-Login could only find an anonymous one (no user id in the session, no remember cookie, no
+request or header loader): the response then leaves exactly as the view made it. A HEAD is
+treated as its GET (Flask renders the body and drops it), so its headers are the GET's.
 
 Revalidation: for a signed-in conditional GET, ``If-None-Match``/``If-Modified-Since`` are set
 aside while the view runs, so ``send_file`` and Flask's static files cannot answer 304 with an
@@ -199,14 +201,14 @@ class _State:
         return response
 
     def _surely_anonymous(self, request: Any) -> bool:
-        """Nobody can be signed in (the default loader, see :func:`_flask_login_nobody`) and no
-        debug header is due: the response leaves as the view made it, its headers unread."""
-        if self.debug or self.reqio._load_identity is not flask_login_identity:
+        """Nobody can be signed in (see :meth:`_nobody`) and no debug header is due: the
+        response leaves as the view made it, its headers unread."""
+        if self.debug:
             return False
         session = self._session._get_current_object()
         accessed = getattr(session, "accessed", True)
         try:
-            nobody = _flask_login_nobody(self.app, request, session, self._g._get_current_object())
+            nobody = self._nobody(request, session)
         except Exception:  # the loader is asked then, and its failure handled as usual
             return False
         if not accessed:
@@ -258,7 +260,7 @@ class _State:
         # page must leave as it would without Reqio, so only what the app read counts.
         accessed = getattr(session, "accessed", True)
         try:
-            if self._nobody(session):
+            if self._nobody(self._request._get_current_object(), session):
                 identity, failed = None, False
             else:
                 identity, failed = self.reqio.identity(), False
@@ -274,10 +276,10 @@ class _State:
             session.accessed = False
         return identity, failed
 
-    def _nobody(self, session: Any) -> bool:
+    def _nobody(self, request: Any, session: Any) -> bool:
         """The default loader, and Flask-Login can only find an anonymous user."""
         return self.reqio._load_identity is flask_login_identity and _flask_login_nobody(
-            self.app, self._request._get_current_object(), session, self._g._get_current_object()
+            self.app, request, session, self._g._get_current_object()
         )
 
     def token_view(self) -> Response:

@@ -7,9 +7,11 @@ stack no thread is used unless ``REQIO_USER_IDENTITY`` is a sync function.
 
 Every response rule is the request core's (:mod:`reqio_middleware.core`), as for the ASGI and
 WSGI middlewares: only HTML that could be rewritten and that carries an identity is touched,
-the user is looked up only for those, and the header edits are the same. A HEAD is treated as
-its GET, since Django renders the same body for it and the server drops it: the HEAD's headers
-are then exactly the GET's.
+the user is looked up only for those, and the header edits are the same. A request without a
+session cookie, under Django's own ``AuthenticationMiddleware``, can only be anonymous: its
+user is not loaded at all and its response leaves as the view made it, headers unread. A HEAD
+is treated as its GET, since Django renders the same body for it and the server drops it: the
+HEAD's headers are then exactly the GET's.
 
 Revalidation: an anonymous copy of a page may be in the browser's cache with its ``ETag``.
 For a signed-in conditional GET the ``If-None-Match``/``If-Modified-Since`` headers are set

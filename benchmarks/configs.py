@@ -35,11 +35,12 @@ DATA = {"ok": True, "items": [{"id": i, "name": f"item {i}"} for i in range(20)]
 JSON_BODY = json.dumps(DATA).encode()
 #: The opening of the widget tag, where a template writes the attribute.
 TAG_OPEN = f'<script src="{WIDGET_SRC}"'.encode()
-ASGI = ("starlette", "fastapi")
+ASGI = ("starlette", "fastapi", "django-asgi")
 WSGI = ("flask", "django")
 NAMES = {
     "starlette": "Starlette AuthenticationMiddleware + user_resolver",
     "fastapi": "FastAPI, identity from a dependency",
+    "django-asgi": "Django MIDDLEWARE, ASGI",
     "django": "Django MIDDLEWARE",
     "flask": "Flask Reqio(app)",
 }
@@ -74,6 +75,7 @@ def build(config: str, variant: str, page: bytes) -> tuple[Any, str]:
         "fastapi": _fastapi,
         "flask": _flask,
         "django": _django,
+        "django-asgi": _django_asgi,
     }
     if variant not in ("bare", "ours", "forward"):
         raise ValueError(f"unknown variant {variant!r}")
@@ -244,6 +246,9 @@ class DjangoBackend:
     def get_user(self, user_id: str) -> DjangoUser:
         return DjangoUser(user_id)
 
+    async def aget_user(self, user_id: str) -> DjangoUser:
+        return DjangoUser(user_id)
+
 
 def _django_setup() -> None:
     if _DJANGO_READY:
@@ -301,7 +306,16 @@ def __getattr__(name: str) -> Any:  # ROOT_URLCONF: built on first use, after dj
 
 
 def _django(variant: str, page: bytes) -> tuple[Any, str]:
-    """SessionMiddleware, AuthenticationMiddleware, then Reqio's Django middleware."""
+    """SessionMiddleware, AuthenticationMiddleware, then Reqio's Django middleware (WSGI)."""
+    return _django_handler(variant, page, asgi=False)
+
+
+def _django_asgi(variant: str, page: bytes) -> tuple[Any, str]:
+    """The same chain under Django's ASGI handler: the middleware runs async (``auser()``)."""
+    return _django_handler(variant, page, asgi=True)
+
+
+def _django_handler(variant: str, page: bytes, *, asgi: bool) -> tuple[Any, str]:
     if variant == "forward":
         raise Unavailable("no forwarding floor for a Django middleware")
     try:
@@ -323,11 +337,13 @@ def _django(variant: str, page: bytes) -> tuple[Any, str]:
     _django_setup()
     _DJANGO_PAGE[:] = [page]
     _DJANGO_SEEDS[:] = [Seeds(page)]
+    from django.core.handlers.asgi import ASGIHandler
     from django.core.handlers.wsgi import WSGIHandler
     from django.test.utils import override_settings
 
     with override_settings(MIDDLEWARE=middleware):
-        handler = WSGIHandler()  # the chain is built here, from the settings of this moment
+        # The chain is built here, from the settings of this moment.
+        handler = ASGIHandler() if asgi else WSGIHandler()
     return handler, f"sessionid={_django_session()}"
 
 

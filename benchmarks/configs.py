@@ -35,11 +35,12 @@ DATA = {"ok": True, "items": [{"id": i, "name": f"item {i}"} for i in range(20)]
 JSON_BODY = json.dumps(DATA).encode()
 #: The opening of the widget tag, where a template writes the attribute.
 TAG_OPEN = f'<script src="{WIDGET_SRC}"'.encode()
-ASGI = ("starlette", "fastapi")
+ASGI = ("starlette", "fastapi", "django-asgi")
 WSGI = ("flask", "django")
 NAMES = {
     "starlette": "Starlette AuthenticationMiddleware + user_resolver",
     "fastapi": "FastAPI, identity from a dependency",
+    "django-asgi": "Django MIDDLEWARE, ASGI",
     "django": "Django MIDDLEWARE",
     "flask": "Flask Reqio(app)",
 }
@@ -74,6 +75,7 @@ def build(config: str, variant: str, page: bytes) -> tuple[Any, str]:
         "fastapi": _fastapi,
         "flask": _flask,
         "django": _django,
+        "django-asgi": _django_asgi,
     }
     if variant not in ("bare", "ours", "forward"):
         raise ValueError(f"unknown variant {variant!r}")
@@ -164,7 +166,8 @@ def _fastapi(variant: str, page: bytes) -> tuple[Any, str]:
 
 
 def _flask(variant: str, page: bytes) -> tuple[Any, str]:
-    """Flask-Login finds the user from the cookie; ``Reqio(app)`` does the rest."""
+    """Flask-Login finds the user in Flask's session, where ``login_user()`` puts its id (the
+    way Flask-Login documents); ``Reqio(app)`` does the rest."""
     if variant == "forward":
         raise Unavailable("no forwarding floor for a Flask extension")
     try:
@@ -177,16 +180,18 @@ def _flask(variant: str, page: bytes) -> tuple[Any, str]:
         SECRET_KEY="bench-flask-key", REQIO_SECRET=SECRET, REQIO_PROJECT_ID=PROJECT_ID
     )
     login = LoginManager(app)
+    # The sign-in cookie is made once for every client (this process, wrk, curl), so the
+    # session carries no per-client identifier to protect.
+    login.session_protection = None
 
     class User(UserMixin):
         def __init__(self, uid: str) -> None:
             self.id = uid
             self.email = EMAIL
 
-    @login.request_loader
-    def load(request: Any) -> User | None:
-        uid = request.cookies.get("session")
-        return User(uid) if uid else None
+    @login.user_loader
+    def load(uid: str) -> User:
+        return User(uid)
 
     seeds = Seeds(page)
 
@@ -210,7 +215,9 @@ def _flask(variant: str, page: bytes) -> tuple[Any, str]:
         except ImportError as exc:
             raise Unavailable(_missing("reqio_middleware.adapters.flask.Reqio", exc)) from None
         Reqio(app)
-    return app, f"session={USER_ID}"
+    signer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
+    session = signer.dumps({"_user_id": USER_ID, "_fresh": True})
+    return app, f"session={session}"
 
 
 # --- Django ---------------------------------------------------------------------------------
@@ -237,6 +244,9 @@ class DjangoBackend:
     """``AUTHENTICATION_BACKENDS`` entry: the session's user id is the user."""
 
     def get_user(self, user_id: str) -> DjangoUser:
+        return DjangoUser(user_id)
+
+    async def aget_user(self, user_id: str) -> DjangoUser:
         return DjangoUser(user_id)
 
 
@@ -266,6 +276,8 @@ def _django_setup() -> None:
 
 
 _DJANGO_PAGE: list[bytes] = []
+#: The page split once where the template writes the token, as the other configurations do.
+_DJANGO_SEEDS: list[Seeds] = []
 
 
 def _django_views() -> list[Any]:
@@ -278,7 +290,7 @@ def _django_views() -> list[Any]:
     def by_hand(request: Any) -> HttpResponse:
         if not request.user.is_authenticated:
             return html(request)
-        body = Seeds(_DJANGO_PAGE[0]).render(str(request.user.pk), request.user.email)
+        body = _DJANGO_SEEDS[0].render(str(request.user.pk), request.user.email)
         return HttpResponse(body, content_type="text/html; charset=utf-8")
 
     def data(request: Any) -> JsonResponse:
@@ -294,7 +306,16 @@ def __getattr__(name: str) -> Any:  # ROOT_URLCONF: built on first use, after dj
 
 
 def _django(variant: str, page: bytes) -> tuple[Any, str]:
-    """SessionMiddleware, AuthenticationMiddleware, then Reqio's Django middleware."""
+    """SessionMiddleware, AuthenticationMiddleware, then Reqio's Django middleware (WSGI)."""
+    return _django_handler(variant, page, asgi=False)
+
+
+def _django_asgi(variant: str, page: bytes) -> tuple[Any, str]:
+    """The same chain under Django's ASGI handler: the middleware runs async (``auser()``)."""
+    return _django_handler(variant, page, asgi=True)
+
+
+def _django_handler(variant: str, page: bytes, *, asgi: bool) -> tuple[Any, str]:
     if variant == "forward":
         raise Unavailable("no forwarding floor for a Django middleware")
     try:
@@ -315,11 +336,14 @@ def _django(variant: str, page: bytes) -> tuple[Any, str]:
         middleware.append("reqio_middleware.adapters.django.ReqioMiddleware")
     _django_setup()
     _DJANGO_PAGE[:] = [page]
+    _DJANGO_SEEDS[:] = [Seeds(page)]
+    from django.core.handlers.asgi import ASGIHandler
     from django.core.handlers.wsgi import WSGIHandler
     from django.test.utils import override_settings
 
     with override_settings(MIDDLEWARE=middleware):
-        handler = WSGIHandler()  # the chain is built here, from the settings of this moment
+        # The chain is built here, from the settings of this moment.
+        handler = ASGIHandler() if asgi else WSGIHandler()
     return handler, f"sessionid={_django_session()}"
 
 

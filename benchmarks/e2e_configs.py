@@ -26,6 +26,7 @@ PAIRS = [
     ("flask", "waitress"),
     ("django", "gunicorn"),
     ("django", "waitress"),
+    ("django-asgi", "uvicorn"),
 ]
 TOKEN = b"data-identity-token"
 #: Targets per request kind: anonymous and JSON against bare, signed-in against the seeds.

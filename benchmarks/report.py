@@ -157,3 +157,40 @@ def write_markdown(path: str, command: str, seconds: float) -> None:
         encoding="utf-8",
     )
     print(f"table written to {path}")
+
+
+#: The README block this run rewrites (``--readme``), between these two lines.
+README_START = "<!-- benchmarks: made by python -m benchmarks.run --readme; do not edit -->"
+README_END = "<!-- benchmarks: end -->"
+
+
+def target_rows() -> list[Row]:
+    """The rows with a target: what the README summarises."""
+    return [r for r in ROWS if ": met" in r[4] or ": NOT met" in r[4]]
+
+
+def write_readme(path: str, command: str) -> None:
+    """Replace the README's benchmark block with every row that has a target, from this run."""
+    text = Path(path).read_text(encoding="utf-8")
+    if README_START not in text or README_END not in text:
+        print(f"{path} has no benchmark block ({README_START!r} ... {README_END!r})")
+        return
+    before, rest = text.split(README_START, 1)
+    after = rest.split(README_END, 1)[1]
+    header = ("section", "case", "ours", "ratio / target")
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += [
+        "| " + " | ".join(c.replace("|", "\\|") for c in (r[0], r[1], r[2], r[4])) + " |"
+        for r in target_rows()
+    ]
+    load = load_at_start()
+    block = (
+        f"{README_START}\n"
+        f"`{command}` on {os.cpu_count()} cores (load {load:.1f}x the cores at start); "
+        "every ratio side by side in that one run, the whole table in "
+        "[docs/benchmarks.md](docs/benchmarks.md).\n\n"
+        "<details><summary>Every target, measured</summary>\n\n" + "\n".join(lines) + "\n\n"
+        "</details>\n"
+    )
+    Path(path).write_text(before + block + README_END + after, encoding="utf-8")
+    print(f"README block written to {path}")

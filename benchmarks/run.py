@@ -23,7 +23,7 @@ from e2e import bench_e2e
 from e2e_configs import bench_e2e_configs
 from inprocess import bench_asgi, bench_wsgi
 from memory import bench_asgi_stream, bench_stream
-from report import NOTES, machine, print_table, write_markdown
+from report import NOTES, machine, print_table, write_markdown, write_readme
 from rewriter_bench import REWRITER, bench_rewriter
 from timing import Timer
 from tokens_bench import bench_tokens
@@ -73,10 +73,11 @@ def main(argv: list[str] | None = None) -> int:
     for note in NOTES:
         print(f"note: {note}")
     seconds = time.monotonic() - started
+    command = "python -m benchmarks.run " + " ".join(argv or sys.argv[1:])
     if args.write:
-        write_markdown(
-            args.write, "python -m benchmarks.run " + " ".join(argv or sys.argv[1:]), seconds
-        )
+        write_markdown(args.write, command, seconds)
+    if args.readme:
+        write_readme(args.readme, command)
     print(f"\n({seconds:.0f} s; figures are medians, MB = 10^6 bytes)")
     return 1 if any(n.startswith("WRONG") for n in NOTES) else 0
 
@@ -91,6 +92,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--plot", metavar="PNG", help="also draw rewriter time vs page size")
     parser.add_argument("--write", metavar="MD", help="also write the table as Markdown here")
+    parser.add_argument(
+        "--readme", metavar="MD", help="also rewrite this README's block of targets from the run"
+    )
     parser.add_argument(
         "--only",
         default="",

@@ -18,6 +18,12 @@
  * a '<script' the rewriter must look at, and at anything the end of the buffer cuts short.
  * Every position it returns is in the data state, as every position the pattern returns is; it
  * only goes further.
+ * scan_known(buf, pos, path, known, stamped) is the same run, also passing over the <script>
+ * elements whose start tag is the one the rewriter stamped already (`known`), and giving back
+ * the bytes it passed over with those tags stamped.
+ *
+ * script_states(buf, pos, sub) -> the script data states from one of them, resumable: the
+ * rewriter's reading of a <script> element's text, which the run above shares.
  *
  * scan_foreign(...) and scan_select(buf, pos, end): the runs over SVG/MathML and <select>
  * content (tokenizer._scan_foreign_pattern, _scan_select_pattern say what they take).
@@ -40,12 +46,12 @@
 #define USE_SSE2 1
 #endif
 
-/* The index of the highest set bit of a non-zero mask. */
-#if !defined(USE_SSE2)
-#elif (defined(__GNUC__) || defined(__clang__)) && !defined(REQIO_PORTABLE)
+/* The index of the highest (lowest) set bit of a non-zero mask. */
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(REQIO_PORTABLE)
 #define HIGHEST_BIT(mask) (31 - __builtin_clz(mask))
+#define LOWEST_BIT(mask) __builtin_ctz(mask)
 #else
-static int highest_bit(unsigned int mask) {
+static inline int highest_bit(unsigned int mask) {
     int bit = 0;
     while (mask >>= 1) {
         bit++;
@@ -53,7 +59,35 @@ static int highest_bit(unsigned int mask) {
     return bit;
 }
 #define HIGHEST_BIT(mask) highest_bit(mask)
+static inline int lowest_bit(unsigned int mask) {
+    int bit = 0;
+    while (!(mask & 1u)) {
+        mask >>= 1;
+        bit++;
+    }
+    return bit;
+}
+#define LOWEST_BIT(mask) lowest_bit(mask)
 #endif
+
+/* memchr, with the next 16 bytes tried inline first: most gaps between tags and most quoted
+ * values on real pages are shorter than that, and there a call to memchr costs more than its
+ * search. */
+static inline const unsigned char *find_byte(const unsigned char *s, unsigned char c,
+                                             size_t len) {
+#if defined(USE_SSE2)
+    if (len >= 16) {
+        __m128i chunk = _mm_loadu_si128((const __m128i *)s);
+        __m128i hits = _mm_cmpeq_epi8(chunk, _mm_set1_epi8((char)c));
+        unsigned int mask = (unsigned int)_mm_movemask_epi8(hits);
+        if (mask != 0) {
+            return s + LOWEST_BIT(mask);
+        }
+        return memchr(s + 16, c, len - 16);
+    }
+#endif
+    return memchr(s, c, len);
+}
 
 /* Byte classes, so that each step of the name and value states is one table lookup. */
 enum { WS = 1, SLASH = 2, GT = 4, EQ = 8 };
@@ -97,22 +131,24 @@ typedef struct {
 #define NAME(literal) {literal, sizeof(literal) - 1}
 
 static const Name SCRIPT = NAME("script");
-/* SPECIAL_NAMES, N_STOPS and MAYBE_SPECIAL come from the one table of tag names. */
+/* SPECIAL_NAMES, N_STOPS and SPECIAL_BY_FIRST come from the one table of tag names. */
 #include "_tags.h"
 static const Name SPECIAL[] = {SPECIAL_NAMES};
 #define N_SPECIAL (sizeof(SPECIAL) / sizeof(SPECIAL[0]))
+static const unsigned int BY_FIRST[26] = SPECIAL_BY_FIRST;
 
 /* Which tokenizer-switching tag name is at s (just after '<'), followed by whitespace, '/' or
- * '>': its index in SPECIAL, or -1 (also when the buffer ends too soon to tell). */
+ * '>': its index in SPECIAL, or -1 (also when the buffer ends too soon to tell). Only the
+ * names with the tag's first letter are tried: most tags are told apart by that alone. */
 static int special_at(const unsigned char *s, Py_ssize_t left) {
     unsigned char first = (unsigned char)(s[0] | 0x20);
-    if (!MAYBE_SPECIAL(first)) {
+    if (first < 'a' || first > 'z') {
         return -1;
     }
-    for (size_t i = 0; i < N_SPECIAL; i++) {
-        if ((unsigned char)SPECIAL[i].name[0] == first &&
-            name_at(s, 0, left, SPECIAL[i].name, SPECIAL[i].len) == 1) {
-            return (int)i;
+    for (unsigned int bits = BY_FIRST[first - 'a']; bits != 0; bits &= bits - 1) {
+        int i = LOWEST_BIT(bits);
+        if (name_at(s, 0, left, SPECIAL[i].name, SPECIAL[i].len) == 1) {
+            return i;
         }
     }
     return -1;
@@ -157,7 +193,7 @@ static Py_ssize_t tag_rest(const unsigned char *b, Py_ssize_t p, Py_ssize_t n) {
         }
         c = b[q];
         if (c == '"' || c == '\'') {
-            const unsigned char *close = memchr(b + q + 1, c, (size_t)(n - q - 1));
+            const unsigned char *close = find_byte(b + q + 1, c, (size_t)(n - q - 1));
             if (close == NULL) {
                 return -1;
             }
@@ -189,7 +225,8 @@ static Py_ssize_t tag_states(const unsigned char *b, Py_ssize_t p, Py_ssize_t n,
     int st = *state;
     while (p < n) {
         if (st == S_DQ || st == S_SQ) {
-            const unsigned char *close = memchr(b + p, st == S_DQ ? '"' : '\'', (size_t)(n - p));
+            unsigned char quote = st == S_DQ ? '"' : '\'';
+            const unsigned char *close = find_byte(b + p, quote, (size_t)(n - p));
             if (close == NULL) {
                 break;
             }
@@ -244,7 +281,7 @@ static Py_ssize_t up_to_gt(const unsigned char *b, Py_ssize_t from, Py_ssize_t n
     if (from >= n) {
         return -1;
     }
-    const unsigned char *gt = memchr(b + from, '>', (size_t)(n - from));
+    const unsigned char *gt = find_byte(b + from, '>', (size_t)(n - from));
     return gt == NULL ? -1 : (gt - b) + 1;
 }
 
@@ -283,7 +320,7 @@ static Py_ssize_t comment_end(const unsigned char *b, Py_ssize_t p, Py_ssize_t n
 /* Raw text or RCDATA after a start tag: where its end tag '</name' + delimiter begins, or -1. */
 static Py_ssize_t raw_text_end(const unsigned char *b, Py_ssize_t q, Py_ssize_t n, Name name) {
     while (q < n) {
-        const unsigned char *lt = memchr(b + q, '<', (size_t)(n - q));
+        const unsigned char *lt = find_byte(b + q, '<', (size_t)(n - q));
         if (lt == NULL) {
             return -1;
         }
@@ -303,31 +340,39 @@ static Py_ssize_t raw_text_end(const unsigned char *b, Py_ssize_t q, Py_ssize_t 
 }
 
 /* Script data after a <script> start tag and its escaped and double-escaped states (WHATWG
- * 13.2.5.4, .15-.31), as rewriter.HTMLRewriter._script_data reads them: where the '</script'
- * that ends the element begins, or -1 when the buffer ends first (or too soon to tell). */
-static Py_ssize_t script_data_end(const unsigned char *b, Py_ssize_t q, Py_ssize_t n) {
-    enum { NORMAL, ESCAPED, DOUBLE } sub = NORMAL;
+ * 13.2.5.4, .15-.31), as tokenizer._script_states_pattern reads them, from the sub-state *sub at
+ * q: where the '</script' that ends the element begins, or -1 when the buffer ends first (or too
+ * soon to tell). Then *sub and *resume are the sub-state and position after the last change of
+ * sub-state, where reading goes on once more bytes are there: no match found later starts
+ * before it, and none that the buffer cuts short starts before its last 9 bytes. */
+enum { SCRIPT_NORMAL, SCRIPT_ESCAPED, SCRIPT_DOUBLE };
+static Py_ssize_t script_states(const unsigned char *b, Py_ssize_t q, Py_ssize_t n, int *sub,
+                                Py_ssize_t *resume) {
+    int st = *sub;
+    *resume = q;
     while (q < n) {
-        if (sub == NORMAL) { /* only '<!--' and '</script' mean anything here */
-            const unsigned char *lt = memchr(b + q, '<', (size_t)(n - q));
+        if (st == SCRIPT_NORMAL) { /* only '<!--' and '</script' mean anything here */
+            const unsigned char *lt = find_byte(b + q, '<', (size_t)(n - q));
             if (lt == NULL) {
-                return -1;
+                break;
             }
             q = lt - b;
             if (q + 3 >= n) {
-                return -1;
+                break;
             }
             if (b[q + 1] == '!' && b[q + 2] == '-' && b[q + 3] == '-') {
-                sub = ESCAPED; /* its dashes already count towards '-->' */
+                st = SCRIPT_ESCAPED; /* its dashes already count towards '-->' */
                 q += 2;
+                *resume = q;
                 continue;
             }
             if (b[q + 1] == '/') {
                 int at = name_at(b, q + 2, n, SCRIPT.name, SCRIPT.len);
                 if (at < 0) {
-                    return -1;
+                    break;
                 }
                 if (at) {
+                    *sub = st;
                     return q;
                 }
             }
@@ -338,12 +383,13 @@ static Py_ssize_t script_data_end(const unsigned char *b, Py_ssize_t q, Py_ssize
             q++;
         }
         if (q + 2 >= n) {
-            return -1;
+            break;
         }
         if (b[q] == '-') {
             if (b[q + 1] == '-' && b[q + 2] == '>') {
-                sub = NORMAL;
+                st = SCRIPT_NORMAL;
                 q += 3;
+                *resume = q;
             } else {
                 q++;
             }
@@ -352,30 +398,42 @@ static Py_ssize_t script_data_end(const unsigned char *b, Py_ssize_t q, Py_ssize
         if (b[q + 1] == '/') {
             int at = name_at(b, q + 2, n, SCRIPT.name, SCRIPT.len);
             if (at < 0) {
-                return -1;
+                break;
             }
-            if (at && sub == ESCAPED) {
+            if (at && st == SCRIPT_ESCAPED) {
+                *sub = st;
                 return q; /* the end tag */
             }
             if (at) {
-                sub = ESCAPED;
+                st = SCRIPT_ESCAPED;
                 q += 9; /* past '</script' and its delimiter */
+                *resume = q;
                 continue;
             }
-        } else if (sub == ESCAPED) {
+        } else if (st == SCRIPT_ESCAPED) {
             int at = name_at(b, q + 1, n, SCRIPT.name, SCRIPT.len);
             if (at < 0) {
-                return -1;
+                break;
             }
             if (at) {
-                sub = DOUBLE;
+                st = SCRIPT_DOUBLE;
                 q += 8; /* past '<script' and its delimiter */
+                *resume = q;
                 continue;
             }
         }
         q++;
     }
+    *sub = st;
     return -1;
+}
+
+/* The script data of a whole <script> element from just after its start tag: where its end
+ * tag begins, or -1. */
+static Py_ssize_t script_data_end(const unsigned char *b, Py_ssize_t q, Py_ssize_t n) {
+    int sub = SCRIPT_NORMAL;
+    Py_ssize_t resume;
+    return script_states(b, q, n, &sub, &resume);
 }
 
 /* Whether needle (non-empty) occurs in hay: memmem where the C library has it (glibc, the BSDs,
@@ -421,10 +479,40 @@ static int may_be_widget(const unsigned char *b, Py_ssize_t start, Py_ssize_t en
     return 0;
 }
 
-static Py_ssize_t scan(const unsigned char *b, Py_ssize_t p, Py_ssize_t n,
-                       const unsigned char *path, Py_ssize_t path_len) {
+/* Where the copies of the known tag that scan_known passed over start, in a buffer that grows
+ * as needed (the raw allocator, which needs no GIL). */
+typedef struct {
+    Py_ssize_t *at;
+    Py_ssize_t len, cap;
+} Starts;
+
+static int push_start(Starts *starts, Py_ssize_t p) {
+    if (starts->len == starts->cap) {
+        Py_ssize_t cap = starts->cap ? 2 * starts->cap : 256;
+        Py_ssize_t *grown = PyMem_RawRealloc(starts->at, (size_t)cap * sizeof(Py_ssize_t));
+        if (grown == NULL) {
+            return -1;
+        }
+        starts->at = grown;
+        starts->cap = cap;
+    }
+    starts->at[starts->len++] = p;
+    return 0;
+}
+
+/* The tag that may be the widget's: which the data-state run stops at, unless its bytes are
+ * the known (already stamped) tag's and its element ends in the buffer; then its start goes to
+ * starts and the run passes over it. Without a known tag (known_len 0) every such tag stops it.
+ * Where starts cannot grow, the run stops at the tag: the rewriter then reads it itself. */
+typedef struct {
+    const unsigned char *path, *known;
+    Py_ssize_t path_len, known_len;
+    Starts *starts;
+} Widget;
+
+static Py_ssize_t scan(const unsigned char *b, Py_ssize_t p, Py_ssize_t n, const Widget *w) {
     while (p < n) {
-        const unsigned char *lt = memchr(b + p, '<', (size_t)(n - p));
+        const unsigned char *lt = find_byte(b + p, '<', (size_t)(n - p));
         if (lt == NULL) {
             return n;
         }
@@ -436,13 +524,19 @@ static Py_ssize_t scan(const unsigned char *b, Py_ssize_t p, Py_ssize_t n,
         Py_ssize_t end;
         if (is_alpha(c)) {
             int special = special_at(b + p + 1, n - p - 1);
-            if (special == 0) { /* <script>: passed over whole unless it may be the widget */
+            if (special == 0) { /* <script>: passed over whole, unless it may be the widget and
+                                 * is no copy of the known tag */
                 end = tag_rest(b, p + 7, n);
-                if (end < 0 || may_be_widget(b, p, end, path, path_len)) {
+                if (end < 0) {
+                    return p;
+                }
+                int known = may_be_widget(b, p, end, w->path, w->path_len);
+                if (known && (end - p != w->known_len ||
+                              memcmp(b + p, w->known, (size_t)(end - p)) != 0)) {
                     return p;
                 }
                 end = script_data_end(b, end, n);
-                if (end < 0) {
+                if (end < 0 || (known && push_start(w->starts, p) < 0)) {
                     return p;
                 }
                 p = end; /* its end tag is read as a tag next */
@@ -545,8 +639,89 @@ static PyObject *scan_data(PyObject *module, PyObject *const *args, Py_ssize_t n
                    &n, &path, &path_len) < 0) {
         return NULL;
     }
-    WITHOUT_GIL_IF(n - pos > BIG, end = scan(b, pos, n, path, path_len));
+    Widget w = {path, NULL, path_len, 0, NULL};
+    WITHOUT_GIL_IF(n - pos > BIG, end = scan(b, pos, n, &w));
     return PyLong_FromSsize_t(end);
+}
+
+/* buf[pos:stop] with each copy of the known tag (at starts) replaced by its stamped bytes. */
+static PyObject *stamped_copies(const unsigned char *b, Py_ssize_t pos, Py_ssize_t stop,
+                                const Widget *w, PyObject *stamped) {
+    const char *with = PyBytes_AS_STRING(stamped);
+    Py_ssize_t with_len = PyBytes_GET_SIZE(stamped), count = w->starts->len;
+    Py_ssize_t size = stop - pos + count * (with_len - w->known_len);
+    PyObject *text = PyBytes_FromStringAndSize(NULL, size);
+    if (text == NULL) {
+        return NULL;
+    }
+    char *out = PyBytes_AS_STRING(text);
+    Py_ssize_t at = pos;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        Py_ssize_t start = w->starts->at[i];
+        memcpy(out, b + at, (size_t)(start - at));
+        out += start - at;
+        memcpy(out, with, (size_t)with_len);
+        out += with_len;
+        at = start + w->known_len;
+    }
+    memcpy(out, b + at, (size_t)(stop - at));
+    return text;
+}
+
+/* scan_known(buf, pos, path, known, stamped) -> (stop, count, text): scan_data's run, which
+ * also passes over the count <script> elements whose start tag is `known` byte for byte; text
+ * is buf[pos:stop] with those tags replaced by `stamped` (b'' when count is 0). */
+static PyObject *scan_known(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    (void)module;
+    static const char usage[] =
+        "scan_known(buf: bytes, pos: int, path: bytes, known: bytes, stamped: bytes)";
+    const unsigned char *b, *path;
+    Py_ssize_t pos, n, path_len, stop;
+    if (nargs != 5 || !PyBytes_Check(args[3]) || !PyBytes_Check(args[4])) {
+        PyErr_SetString(PyExc_TypeError, usage);
+        return NULL;
+    }
+    if (parse_args(args, 3, 3, usage, &b, &pos, &n, &path, &path_len) < 0) {
+        return NULL;
+    }
+    Starts starts = {NULL, 0, 0};
+    Widget w = {path, (const unsigned char *)PyBytes_AS_STRING(args[3]), path_len,
+                PyBytes_GET_SIZE(args[3]), &starts};
+    WITHOUT_GIL_IF(n - pos > BIG, stop = scan(b, pos, n, &w));
+    PyObject *text = starts.len ? stamped_copies(b, pos, stop, &w, args[4])
+                                : PyBytes_FromStringAndSize(NULL, 0);
+    PyMem_RawFree(starts.at);
+    if (text == NULL) {
+        return NULL;
+    }
+    return Py_BuildValue("(nnN)", stop, starts.len, text);
+}
+
+/* script_states(buf, pos, sub) -> (pos, sub): the script data states from sub-state sub at pos
+ * (0 script data, 1 escaped, 2 double-escaped). sub -1: the end tag begins at pos. Otherwise
+ * the buffer ended first: pos and sub are where reading resumes and in which sub-state. */
+static PyObject *script_states_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    (void)module;
+    static const char usage[] = "script_states(buf: bytes, pos: int, sub: int)";
+    const unsigned char *b;
+    Py_ssize_t pos, n, end, resume;
+    if (nargs != 3 || parse_args(args, 2, 2, usage, &b, &pos, &n, NULL, NULL) < 0) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_TypeError, usage);
+        }
+        return NULL;
+    }
+    long state = PyLong_AsLong(args[2]);
+    if (state == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (state < SCRIPT_NORMAL || state > SCRIPT_DOUBLE) {
+        PyErr_SetString(PyExc_ValueError, "sub out of range");
+        return NULL;
+    }
+    int sub = (int)state;
+    WITHOUT_GIL_IF(n - pos > BIG, end = script_states(b, pos, n, &sub, &resume));
+    return end >= 0 ? Py_BuildValue("(ni)", end, -1) : Py_BuildValue("(ni)", resume, sub);
 }
 
 static PyObject *tag_end(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
@@ -1159,6 +1334,11 @@ static PyObject *scan_select(PyObject *module, PyObject *const *args, Py_ssize_t
 static PyMethodDef methods[] = {
     {"scan_data", (PyCFunction)(void (*)(void))scan_data, METH_FASTCALL,
      "scan_data(buf, pos, path=b'') -> int: where the data-state run from pos ends."},
+    {"scan_known", (PyCFunction)(void (*)(void))scan_known, METH_FASTCALL,
+     "scan_known(buf, pos, path, known, stamped) -> (int, int, bytes): scan_data, stamping "
+     "copies of known."},
+    {"script_states", (PyCFunction)(void (*)(void))script_states_py, METH_FASTCALL,
+     "script_states(buf, pos, sub) -> (int, int): the script data states, resumable."},
     {"tag_end", (PyCFunction)(void (*)(void))tag_end, METH_FASTCALL,
      "tag_end(buf, pos) -> int: after the '>' ending the tag whose name ends at pos, or -1."},
     {"tag_states", (PyCFunction)(void (*)(void))tag_states_py, METH_FASTCALL,

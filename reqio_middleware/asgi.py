@@ -81,7 +81,8 @@ class ReqioMiddleware(FrontDoor[ASGIApp]):
             return
         method = scope.get("method", "GET")
         core = self.core
-        if core.settings.token_path is not None and await self._endpoints(scope, method, send):
+        if scope.get("path") in core.settings.endpoint_paths:
+            await self._endpoint(scope, method, send)
             return
         if method != "GET" and method != "HEAD":
             await self.app(scope, receive, send)
@@ -103,24 +104,20 @@ class ReqioMiddleware(FrontDoor[ASGIApp]):
         if responder.mode >= HOLD:
             await responder.release()  # the app returned without finishing its response
 
-    async def _endpoints(self, scope: Scope, method: str, send: Send) -> bool:
-        """Answer the token endpoint or its script; ``False`` for any other path."""
-        path = scope.get("path")
+    async def _endpoint(self, scope: Scope, method: str, send: Send) -> None:
+        """Answer the token endpoint or its script."""
         core = self.core
-        if path == core.settings.token_path:
+        if scope.get("path") == core.settings.token_path:
             request = _token_request(scope, method)
             reply = core.token_refusal(request)
             if reply is None:
                 identity, failure = await core.resolve_async(scope)
                 reply = core.token_reply(request, identity, failure)
-        elif path == core.settings.script_path:
-            reply = endpoint.script(method)
         else:
-            return False
+            reply = endpoint.script(method)
         headers = [(n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in reply.headers]
         await send({"type": "http.response.start", "status": reply.status, "headers": headers})
         await send({"type": "http.response.body", "body": reply.body, "more_body": False})
-        return True
 
 
 class _Responder:
@@ -211,11 +208,13 @@ class _Responder:
         kind = message["type"]
         if kind == "http.response.body":
             more = message.get("more_body", False)
-            out = self.page.feed(message.get("body", b""))
+            body = message.get("body", b"")
+            out = self.page.feed(body)
             if not more:
                 out += self.page.close()
                 self.mode = PASS
-            await self.send({**message, "body": out, "more_body": more})
+            # Most pieces of a page come back as they were: their message goes on as it is.
+            await self.send(message if out is body else {**message, "body": out, "more_body": more})
         elif kind == "http.response.zerocopysend":
             # Bytes from a file descriptor cannot be rewritten; keep the order and stop here.
             await self.finish_stream()

@@ -52,6 +52,7 @@ class Settings:
     """What both middlewares need, validated. Built from keyword arguments over the environment."""
 
     __slots__ = (
+        "endpoint_paths",
         "minter",
         "project_id",
         "resolver_timeout",
@@ -85,6 +86,10 @@ class Settings:
         self.ttl = _check_ttl(ttl)
         self.token_path = _check_token_path(token_path)
         self.script_path = None if self.token_path is None else self.token_path + ".js"
+        #: The paths the middleware answers itself (none without ``token_path``).
+        self.endpoint_paths: frozenset[str] = frozenset(
+            () if self.token_path is None else (self.token_path, self.token_path + ".js")
+        )
         self.resolver_timeout = _check_timeout(resolver_timeout)
         if minter is not None:
             if not callable(minter):

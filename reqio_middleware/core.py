@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, AnyStr, Generic, TypeVar
 
@@ -69,7 +69,7 @@ from .reasons import (
     REWRITTEN,
     STREAMED,
 )
-from .resolving import IDENTITY_KEY, Resolved, Resolver, Resolving, nonblocking
+from .resolving import IDENTITY_KEY, Resolved, Resolver, Resolving, never, nonblocking
 from .rewriter import HTMLRewriter
 from .tokens import Minter
 
@@ -162,6 +162,7 @@ class Core(Resolving):
         "_not_modified_warned",
         "debug",
         "settings",
+        "surely_anonymous",
         "warn_encoded",
     )
 
@@ -181,6 +182,13 @@ class Core(Resolving):
         if debug is None:
             debug = env.get("REQIO_DEBUG", "").strip().lower() in _TRUE
         self.debug = bool(debug)
+        #: ``request -> True`` for a request nobody can be identified for, known without
+        #: reading the response (the default resolver with nothing stored, or a resolver's own
+        #: ``anonymous`` test, see :func:`nonblocking`); never when debugging, as every page
+        #: then carries its reason. Its response goes out untouched, headers unread (a HEAD's
+        #: too: anonymous, it keeps the application's own headers). An attribute, not a
+        #: method: it runs for every request.
+        self.surely_anonymous: Callable[[Request], bool] = never if self.debug else self.nobody
         self.warn_encoded = CompressedWarning(encoded_hint)
         self._credentials_warned = False
         self._not_modified_warned = False
@@ -192,13 +200,6 @@ class Core(Resolving):
 
     #: :func:`.policy.classify`: what kind of response this is, from its start alone.
     classify = staticmethod(classify)
-
-    def surely_anonymous(self, request: Request) -> bool:
-        """A request nobody can be identified for, known without reading the response (the
-        default resolver with nothing stored, or a resolver's own ``anonymous`` test, see
-        :func:`nonblocking`). Its response goes out untouched, headers unread (a HEAD's too:
-        anonymous, it keeps the application's own headers)."""
-        return not self.debug and self.nobody(request)
 
     def still_known(self, known: Resolved) -> bool:
         """Whether an identity resolved before the application ran (a conditional GET) still

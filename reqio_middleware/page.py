@@ -27,7 +27,7 @@ from .reasons import (
     STREAMED,
     UNREADABLE,
 )
-from .rewriter import HTMLRewriter, rewrite_html
+from .rewriter import HTMLRewriter, explain, rewrite_html
 
 if TYPE_CHECKING:
     from .core import Core
@@ -91,6 +91,7 @@ class Page(Generic[AnyStr]):
     __slots__ = (
         "_rewriter",
         "_stream",
+        "_widget_like",
         "coding",
         "core",
         "declared",
@@ -123,6 +124,7 @@ class Page(Generic[AnyStr]):
         self.head = head
         self._rewriter: HTMLRewriter | None = None
         self._stream: Stream | None = None
+        self._widget_like = False  # debugging a stream: a chunk mentioned the widget
         self.reason = reason
         self.mode = HOLD if reason is None else PASS
         self.headers: list[tuple[AnyStr, AnyStr]] = (
@@ -165,6 +167,9 @@ class Page(Generic[AnyStr]):
         """A piece of a streamed body, rewritten (nothing for a HEAD)."""
         assert self._stream is not None
         out = self._stream.feed(chunk)
+        if self.core.debug and not self._widget_like and self.coding is None:
+            assert self._rewriter is not None
+            self._widget_like = self._rewriter._matcher.looks_like(chunk)
         return b"" if self.head else out
 
     def close(self) -> bytes:
@@ -173,7 +178,10 @@ class Page(Generic[AnyStr]):
         self.mode = PASS
         out = self._stream.close()
         if self.core.debug:
-            self.core.note(_found_reason(self._rewriter, self.coding), self.where)
+            reason = _found_reason(self._rewriter, self.coding)
+            if reason == NO_WIDGET_TAG and self._widget_like:
+                reason = f"{NOT_STAMPABLE}: {WHERE_NO_TAG}"
+            self.core.note(reason, self.where)
         return b"" if self.head else out
 
     def _rewrite(self, body: bytes, identity: Identity) -> tuple[bytes | None, str]:
@@ -211,7 +219,15 @@ class Page(Generic[AnyStr]):
         probe = HTMLRewriter("", widget_src=settings.widget_src, project_id=settings.project_id)
         probe.feed(body)
         probe.close()
-        return _found_reason(probe, None)
+        reason = _found_reason(probe, None)
+        if reason != NO_WIDGET_TAG:
+            return reason
+        # Where no tag can be (a comment, raw text, an attribute value) is not a miss of the
+        # rewriter's, but it is why this user got no token: name the first such place.
+        for report in explain(body, widget_src=settings.widget_src, project_id=settings.project_id):
+            if not report.rewritten:
+                return f"{NOT_STAMPABLE}: {report.reason}"
+        return NO_WIDGET_TAG
 
     def _wrapped(self, rewriter: HTMLRewriter) -> Stream:
         assert self.coding is not None and _wrap_encoded is not None
@@ -242,6 +258,13 @@ class _NullStream:
 
     def close(self) -> bytes:
         return b""
+
+
+#: A streamed page mentioned the widget but held no widget tag a browser would see.
+WHERE_NO_TAG = (
+    "the widget is mentioned only where a browser sees no tag (a comment, raw text or an "
+    "attribute value); `reqio-middleware check` on the page says where"
+)
 
 
 def _found_reason(rewriter: HTMLRewriter, coding: str | None) -> str:

@@ -20,7 +20,7 @@ import enum
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
-from typing import AnyStr, NamedTuple
+from typing import Any, AnyStr, NamedTuple
 
 from reqio_middleware import cachefields
 
@@ -263,31 +263,50 @@ def edit_headers(
     names and case; repeated fields that are edited are merged into their first line.
     """
     as_bytes = bool(headers) and isinstance(headers[0][0], bytes)
-    out: list[tuple[str, str]] = []
-    edited: dict[str, int] = {}  # lowercase name -> where its one merged line is in ``out``
+    out: list[tuple[AnyStr, AnyStr]] = []
+    edited: dict[str, tuple[int, str]] = {}  # lowercase name -> (where its line is, value)
     for raw_name, raw_value in headers:
-        name, value = _text(raw_name), _text(raw_value)
-        lower = name.lower()
+        lower = _lower_name(raw_name)
         if lower in _REMOVED:
             continue
         if not cachefields.is_edited(lower):
-            out.append((name, value))
+            out.append((raw_name, raw_value))  # as the application sent it
         elif lower in edited:
-            at = edited[lower]
-            out[at] = (out[at][0], f"{out[at][1]}, {value}")  # list fields join with commas
+            at, value = edited[lower]
+            edited[lower] = at, f"{value}, {_text(raw_value)}"  # list fields join with commas
         else:
-            edited[lower] = len(out)
-            out.append((name, value))
-    for lower, at in edited.items():
-        out[at] = (out[at][0], cachefields.unstorable(lower, out[at][1], no_store=no_store))
+            edited[lower] = len(out), _text(raw_value)
+            out.append((raw_name, raw_value))
+    for lower, (at, value) in edited.items():
+        out[at] = _unstorable(out[at][0], lower, value, no_store, as_bytes)
     for lower, name in cachefields.always_sent(as_bytes):
         if lower not in edited:
-            out.append((name, cachefields.unstorable(lower, "", no_store=no_store)))
+            out.append(_unstorable(name, lower, "", no_store, as_bytes))
     if content_length is not None:
-        out.append(("content-length" if as_bytes else "Content-Length", str(content_length)))
+        name = "content-length" if as_bytes else "Content-Length"
+        out.append(_pair(name, str(content_length), as_bytes))
+    return out
+
+
+# The same few fields come with every page, so each is parsed and encoded once.
+@lru_cache(maxsize=256)
+def _unstorable(
+    name: str | bytes, lower: str, value: str, no_store: bool, as_bytes: bool
+) -> tuple[Any, Any]:
+    """The line of edited field ``lower`` (sent as ``name``) on a token page."""
+    return _pair(name, cachefields.unstorable(lower, value, no_store=no_store), as_bytes)
+
+
+@lru_cache(maxsize=256)
+def _lower_name(name: str | bytes) -> str:
+    return _text(name).lower()
+
+
+def _pair(name: AnyStr | str, value: str, as_bytes: bool) -> tuple[AnyStr, AnyStr]:
+    text = _text(name)
     if as_bytes:
-        return [(n.encode("latin-1"), v.encode("latin-1")) for n, v in out]  # type: ignore[misc]
-    return out  # type: ignore[return-value]
+        return text.encode("latin-1"), value.encode("latin-1")  # type: ignore[return-value]
+    return text, value  # type: ignore[return-value]
 
 
 def _charset(params: str) -> str | None:

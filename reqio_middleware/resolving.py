@@ -25,7 +25,7 @@ from asgiref.sync import iscoroutinefunction
 from .identity import Identity, IdentityError, coerce_identity
 from .reasons import RESOLVER_FAILED, RESOLVER_TIMEOUT
 
-__all__ = ["IDENTITY_KEY", "Resolved", "Resolving", "nonblocking"]
+__all__ = ["IDENTITY_KEY", "Resolved", "Resolving", "never", "nonblocking"]
 
 logger = logging.getLogger("reqio_middleware")
 
@@ -82,11 +82,11 @@ class Resolving:
         self.reads_request = self._kind == _DEFAULT
         #: ``request -> True`` when nobody can be signed in, cheaper than resolving: the
         #: default resolver's empty key, or a non-blocking resolver's ``anonymous`` test.
-        self.nobody: Callable[[Request], bool] = _never
+        self.nobody: Callable[[Request], bool] = never
         if self.reads_request:
             self.nobody = _nothing_stored
         elif self.inline:
-            self.nobody = getattr(resolver, _ANONYMOUS_MARK, _never)
+            self.nobody = getattr(resolver, _ANONYMOUS_MARK, never)
 
     def resolve_sync(self, request: Request) -> tuple[Identity | None, str | None]:
         """The identity for a request, resolved in this thread: ``(identity, None)``, or
@@ -162,7 +162,8 @@ def _nothing_stored(request: Request) -> bool:
     return IDENTITY_KEY not in request
 
 
-def _never(request: Request) -> bool:
+def never(request: Request) -> bool:
+    """The anonymity test of a resolver that has none: anyone may be signed in."""
     return False
 
 

@@ -25,8 +25,9 @@ from typing import overload
 
 from . import tokenizer
 from .explain import explain
-from .matcher import MAX_TAG_BYTES, TagReport, _Matcher
-from .scanner import PRESCAN_BYTES, HTMLRewriter, TokenSource
+from .matcher import MAX_TAG_BYTES, TagReport, _Matcher, _matcher_for
+from .scanner import PRESCAN_BYTES, HTMLRewriter, TokenSource, encoding_unsure, token_bytes
+from .stamp import _stamp
 from .tokenizer import SCANNER
 from .urlmatch import DEFAULT_WIDGET_SRC, WidgetSource
 
@@ -64,6 +65,37 @@ def _last_candidate_end(doc: bytes, matcher: _Matcher) -> int:
     return -1
 
 
+_NO_CANDIDATE = (-1, -1)
+
+
+def _lone_widget(doc: bytes, matcher: _Matcher) -> tuple[int, int] | None:
+    """The span of the page's one widget tag when stamping it is provably all the scanner
+    would do; ``_NO_CANDIDATE`` for a page without any candidate; None when the scanner
+    must decide.
+
+    The proof: the last candidate is a widget tag, and the tokenizer's bulk run from the
+    start of the page (which passes over text, ordinary tags, comments, raw text and the
+    ``<script>`` elements that cannot be the widget, and stops at every tag that the tree
+    model must see) ends exactly there. So the tokenizer reaches it in the data state of HTML
+    content, no earlier widget tag exists, and nothing on the way was left to the scanner's
+    Python steps. The encoding guards and the ESC-byte rule are the scanner's own.
+    """
+    begin = tokenizer._last_candidate(doc, len(doc), matcher.path)
+    if begin == -1:
+        return _NO_CANDIDATE
+    end = tokenizer._tag_end(doc, begin + 7)
+    if (
+        end == -1
+        or not matcher.maybe(doc, begin, end)
+        or not matcher.is_widget(doc, begin, end)
+        or encoding_unsure(doc[:PRESCAN_BYTES]) is not None
+        or doc.find(b"\x1b", 0, begin) != -1
+        or tokenizer._scan_data(doc, 0, matcher.path) != begin
+    ):
+        return None
+    return begin, end
+
+
 @overload
 def rewrite_html(
     html: bytes, token: TokenSource, *, widget_src: str = ..., project_id: str | None = ...
@@ -92,8 +124,19 @@ def rewrite_html(
             project_id=project_id,
         ).decode("utf-8", "surrogatepass")
     doc = bytes(html)
+    matcher = _matcher_for(widget_src, project_id)
+    span = _lone_widget(doc, matcher)
+    if span == _NO_CANDIDATE:
+        return doc
+    if span is not None:
+        begin, end = span
+        stamp = token_bytes(token)
+        if stamp is None:
+            return doc
+        view = memoryview(doc)  # joined from views: the page is copied once, not three times
+        return b"".join((view[:begin], _stamp(doc, begin, end, stamp), view[end:]))
     rewriter = HTMLRewriter(token, widget_src=widget_src, project_id=project_id)
-    last = _last_candidate_end(doc, rewriter._matcher)
+    last = _last_candidate_end(doc, matcher)
     if last == -1:
         return doc
     rewriter._check_encoding(doc[:PRESCAN_BYTES])
@@ -109,6 +152,9 @@ def find_widget(
 ) -> bool:
     """Whether ``html`` holds a widget tag that :func:`rewrite_html` would stamp."""
     doc = bytes(html)
+    span = _lone_widget(doc, _matcher_for(widget_src, project_id))
+    if span is not None:
+        return span != _NO_CANDIDATE
     rewriter = HTMLRewriter("", widget_src=widget_src, project_id=project_id)
     last = _last_candidate_end(doc, rewriter._matcher)
     if last != -1:

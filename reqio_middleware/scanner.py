@@ -26,17 +26,16 @@ from .tokenizer import (
     _COMMENT_END,
     _RAW_END,
     _RUN_TAG_NAME,
-    _SCRIPT_DATA,
-    _SCRIPT_DOUBLE,
-    _SCRIPT_ESCAPED,
     _SPECIAL_OPEN,
     _STOP_NAMES,
+    SCRIPT_END,
+    SCRIPT_NORMAL,
     _is_alpha,
     _TagDrain,
 )
 from .urlmatch import DEFAULT_WIDGET_SRC, resolve
 
-__all__ = ["HTMLRewriter", "TokenSource"]
+__all__ = ["HTMLRewriter", "TokenSource", "encoding_unsure", "token_bytes"]
 
 # Tokenizer states kept between chunks.
 _DATA, _COMMENT, _BOGUS, _RAW, _SCRIPT, _PLAINTEXT, _DRAIN, _CDATA, _UNSURE, _HELD = range(10)
@@ -50,6 +49,9 @@ _CONTEXTS = {
     _CDATA: "inside a CDATA section (SVG/MathML)",
 }
 _HELD_SCRIPT, _HELD_TREE = range(2)
+#: A tag cut by a chunk boundary this close to the end is held and read again whole (in the
+#: bulk run) with the next chunk; a longer one is drained by the resumable tag states.
+_HELD_CUT = 256
 _TREE_OR_BASE = tags.TREE_STOPS | {tags.BASE}
 _OPENERS = tags.FOREIGN_OPENERS
 #: Foreign and select content is run over in windows of this size (one very long pattern
@@ -66,7 +68,6 @@ _ISO_2022_JP = re.compile(rb"(?i)iso-2022-jp|csiso2022jp")
 _UTF16 = "UTF-16 byte order mark"
 _ISO2022JP = f"ISO-2022-JP label in the first {PRESCAN_BYTES} bytes"
 _ENCODING_REASONS = (_UTF16, _ISO2022JP)
-_SCRIPT_NORMAL, _SCRIPT_ESC, _SCRIPT_DBL = range(3)
 
 
 TokenSource = str | Callable[[], str | None]
@@ -91,6 +92,8 @@ class HTMLRewriter:
         "_held",
         "_held_kind",
         "_held_scanned",
+        "_known",
+        "_known_stamp",
         "_lookback",
         "_matcher",
         "_missed",
@@ -125,7 +128,7 @@ class HTMLRewriter:
         self._token_source: TokenSource | None = token
         self._token: bytes | None = None
         self._state = _DATA
-        self._script = _SCRIPT_NORMAL
+        self._script = SCRIPT_NORMAL
         self._raw_end: re.Pattern[bytes] | None = None
         self._drain: _TagDrain | None = None
         self._held = b""
@@ -142,6 +145,10 @@ class HTMLRewriter:
         self._own_end = False  # the next end tag ends raw text entered inside foreign content
         self._esc_at = -1  # where the first ESC byte is in the stream
         self._base_seen = False  # a <base> start tag was seen
+        #: The last tag stamped and its stamped bytes: a start tag with the same bytes has the
+        #: same verdict while no <base>, ESC byte or trace can change it (_stamp_known).
+        self._known: bytes | None = None
+        self._known_stamp = b""
         #: In a <noscript>: its text read as markup (as with scripting off), which must end
         #: in the data state where the raw text ends.
         self._noscript: HTMLRewriter | None = None
@@ -189,7 +196,35 @@ class HTMLRewriter:
             self._prefix += chunk[: PRESCAN_BYTES - len(self._prefix)]
             self._check_encoding(self._prefix, len(self._prefix) >= PRESCAN_BYTES)
         buf = self._held + chunk if self._held else chunk
+        if self._state == _DATA and self._known is None and self._plain_stream():
+            return self._feed_plain(buf)
         return self._run(buf, final=False)
+
+    def _plain_stream(self) -> bool:
+        """HTML content with nothing waiting on the encoding guards or a stamp's release."""
+        return not self._gate and self._pending is None and self._tree.html_content
+
+    def _feed_plain(self, buf: bytes) -> bytes:
+        """Most chunks of a page: the bulk run reads them to their end, or to an ordinary tag
+        that the chunk's end cuts, which is held; either way they go out without the steps of
+        the scanner. Anything else, from where the bulk run stopped, goes to the steps."""
+        n = len(buf)
+        pos = tokenizer._scan_data(buf, 0, self._path)
+        hold = n
+        # What _step_data would give to _lt_at_stop: no comment, no special tag.
+        if (
+            pos < n
+            and buf[pos + 1 : pos + 2] not in (b"!", b"?")
+            and not _SPECIAL_OPEN.match(buf, pos)
+        ):
+            pos, _, hold = self._lt_at_stop(buf, pos, False, 0)
+        if pos < n and hold == n:
+            return self._run(buf, final=False, start=pos)
+        if self._esc_at == -1 and (esc := buf.find(b"\x1b", 0, hold)) != -1:
+            self._esc_at = self._offset + esc
+        self._held = buf[hold:]
+        self._offset += hold
+        return buf if hold == n else buf[:hold]
 
     def close(self) -> bytes:
         """Everything still held back; an incomplete tag at the end is not a tag."""
@@ -208,18 +243,15 @@ class HTMLRewriter:
         self._gate = not done
         if self._tree.unsure is not None:
             return
-        if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
-            self._tree.unsure = _UTF16
-        elif _ISO_2022_JP.search(head, 0, PRESCAN_BYTES) is not None:
-            self._tree.unsure = _ISO2022JP
+        self._tree.unsure = encoding_unsure(head)
         if self._tree.unsure is not None:
             self._state = _UNSURE
 
     # The scanner proper. ``emit`` is where unwritten output begins; ``hold`` where the
     # bytes kept for the next chunk begin.
-    def _run(self, buf: bytes, final: bool) -> bytes:
+    def _run(self, buf: bytes, final: bool, start: int = 0) -> bytes:
         found = self.found
-        out, hold = self._scan(buf, final)
+        out, hold = self._scan(buf, final, start=start)
         self._held = buf[hold:]
         self._offset += hold
         text = b"".join(out)
@@ -238,19 +270,22 @@ class HTMLRewriter:
             return stamped + text
         return text
 
-    def _scan(self, buf: bytes, final: bool, stop: int = -1) -> tuple[list[bytes], int]:
+    def _scan(
+        self, buf: bytes, final: bool, stop: int = -1, start: int = 0
+    ) -> tuple[list[bytes], int]:
         """Tokenize ``buf``; the output pieces, and where the bytes to keep begin.
 
         Each state's step reads from ``pos`` and returns (pos, emit, hold): ``emit`` is where
         unwritten output begins, ``hold`` where the bytes kept for the next chunk begin (the
         end of ``buf`` while the step could go on). With ``stop``, tokenizing ends at the first
         point at or past it (whole-document use: nothing beyond the last candidate matters).
+        With ``start``, the data state's bulk run has read ``buf[:start]`` already.
         """
         out: list[bytes] = []
         n = len(buf)
         if self._esc_at == -1 and (esc := buf.find(b"\x1b")) != -1:
             self._esc_at = self._offset + esc
-        pos = emit = 0
+        pos, emit = start, 0
         hold = n
         while pos < n and (stop == -1 or pos < stop):
             pos, emit, hold = _STEPS[self._state](self, buf, pos, final, out, emit)
@@ -275,7 +310,10 @@ class HTMLRewriter:
                 self._state = _UNSURE
                 return pos, emit, n
             return self._tree_data(buf, pos, final, out, emit)
-        pos = tokenizer._scan_data(buf, pos, self._path)
+        if self._known is not None and self._esc_at == -1:
+            pos, emit = self._stamp_known(buf, pos, out, emit)
+        else:
+            pos = tokenizer._scan_data(buf, pos, self._path)
         if pos >= n:
             return n, emit, n
         # buf[pos] == '<' and what follows is a comment, a tokenizer-switching or tree-stop
@@ -289,6 +327,24 @@ class HTMLRewriter:
         if special is not None:
             return self._start_tag(buf, pos, special.group(1), final, out, emit)
         return self._lt_at_stop(buf, pos, final, emit)
+
+    def _stamp_known(self, buf: bytes, pos: int, out: list[bytes], emit: int) -> tuple[int, int]:
+        """The data-state run from ``pos`` with the copies of the known tag in it stamped:
+        (where the run stops, where unwritten output begins).
+
+        Their verdict is the known tag's. Besides the tag's bytes, a verdict depends only on
+        a trace hook, an ESC byte and a ``<base>`` before the tag; ``_known`` is only set
+        without a trace, forgotten at a ``<base>``, and not used once an ESC byte is seen."""
+        assert self._known is not None
+        stop, count, text = tokenizer._scan_known(
+            buf, pos, self._path, self._known, self._known_stamp
+        )
+        if not count:
+            return stop, emit
+        out.append(buf[emit:pos])
+        out.append(text)
+        self.found += count
+        return stop, stop
 
     def _open_comment(self, buf: bytes, pos: int, final: bool, emit: int) -> tuple[int, int, int]:
         n = len(buf)
@@ -309,6 +365,10 @@ class HTMLRewriter:
         ):
             self._state = _BOGUS  # bogus comment or doctype: ends at the next '>'
             return pos + 2, emit, n
+        if not final and n - pos <= _HELD_CUT:
+            # A short tag cut by the buffer: kept, and read whole with the next chunk. Only a
+            # few hundred bytes are ever read again, so this stays linear.
+            return pos, emit, pos
         if following == b"/" and pos + 2 < n:  # end tag cut by the buffer
             self._drain_tag(_DATA)
             return pos + 2, emit, n
@@ -579,7 +639,8 @@ class HTMLRewriter:
             self._state = _UNSURE
             return end, n
         name = buf[lt + 1 : name_end].lower()
-        self._base_seen = self._base_seen or name == tags.BASE
+        if name == tags.BASE:  # a scheme-relative src may not be the widget's from here on
+            self._base_seen, self._known = True, None
         attrs = _attributes(buf, name_end, end)
         closing = buf[end - 2 : end] == b"/>" and not (
             attrs and attrs[-1].end == end - 1 and buf[end - 2] == 0x2F
@@ -620,7 +681,7 @@ class HTMLRewriter:
     def _enter(self, state: int, name: bytes) -> None:
         """Switch to the state a start tag named ``name`` leaves the tokenizer in."""
         if state == _RAW and name == b"script":
-            self._state, self._script = _SCRIPT, _SCRIPT_NORMAL
+            self._state, self._script = _SCRIPT, SCRIPT_NORMAL
         elif state == _RAW and name == b"plaintext":
             self._state = _PLAINTEXT
         elif state == _RAW:
@@ -678,48 +739,49 @@ class HTMLRewriter:
             if reason is None:
                 token = self._resolve_token()
                 if token is not None:
+                    stamped = _stamp(buf, pos, end, token)
                     out.append(buf[emit:pos])
-                    out.append(_stamp(buf, pos, end, token))
+                    out.append(stamped)
                     emit = end
                     self.found += 1
+                    if self._trace is None:  # explain() must see every tag: no shortcut then
+                        self._known, self._known_stamp = buf[pos:end], stamped
         self._enter(_RAW, name)
         return end, emit, n
 
     def _resolve_token(self) -> bytes | None:
         if self._token is None and self._token_source is not None:
             source, self._token_source = self._token_source, None
-            value = source() if callable(source) else source
-            self._token = None if value is None else _encode_token(value)
+            self._token = token_bytes(source)
         return self._token
 
     def _script_data(self, buf: bytes, pos: int, n: int) -> tuple[int, int]:
         """Script data and its escaped states (WHATWG 13.2.5.4, .15-.31). (pos, hold)."""
-        while True:
-            sub = self._script
-            pattern = (
-                _SCRIPT_DATA
-                if sub == _SCRIPT_NORMAL
-                else _SCRIPT_ESCAPED
-                if sub == _SCRIPT_ESC
-                else _SCRIPT_DOUBLE
-            )
-            m = pattern.search(buf, pos)
-            if m is None:
-                return pos, max(pos, n - 9)
-            found = m.group()
-            if found == b"<!--":
-                # The dashes of '<!--' already count towards '-->' (escaped dash dash).
-                self._script, pos = _SCRIPT_ESC, m.start() + 2
-            elif found == b"-->":
-                self._script, pos = _SCRIPT_NORMAL, m.end()
-            elif found[1:2] == b"/":
-                if sub == _SCRIPT_DBL:
-                    self._script, pos = _SCRIPT_ESC, m.end()
-                else:  # the end tag: data state parses it as an (end) tag
-                    self._state = _DATA
-                    return m.start(), n
-            else:  # '<script' + delimiter inside escaped script data
-                self._script, pos = _SCRIPT_DBL, m.end()
+        pos, sub = tokenizer._script_states(buf, pos, self._script)
+        if sub == SCRIPT_END:  # the end tag: the data state parses it as an (end) tag
+            self._state = _DATA
+            return pos, n
+        self._script = sub
+        return pos, max(pos, n - 9)  # 9: '</script>', the longest the states look for
+
+
+def encoding_unsure(head: bytes) -> str | None:
+    """Why the widget's ASCII bytes may not mean what they say in a page that begins with
+    ``head`` (its first :data:`PRESCAN_BYTES`): a UTF-16 byte order mark, or an ISO-2022-JP
+    label where a browser's prescan would find it. None for the pages where they do."""
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return _UTF16
+    # Both labels hold "2022": a plain search rules out most pages before the case-insensitive
+    # one, which is slower than tokenizing a small page.
+    if b"2022" in head[:PRESCAN_BYTES] and _ISO_2022_JP.search(head, 0, PRESCAN_BYTES):
+        return _ISO2022JP
+    return None
+
+
+def token_bytes(source: TokenSource) -> bytes | None:
+    """The token as written into the attribute (a callable source is called now)."""
+    value = source() if callable(source) else source
+    return None if value is None else _encode_token(value)
 
 
 _Step = Callable[[HTMLRewriter, bytes, int, bool, list[bytes], int], tuple[int, int, int]]

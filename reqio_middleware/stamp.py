@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import html
+import re
 
 from .matcher import _CACHED_TAG_BYTES, _attributes
 
@@ -40,7 +41,12 @@ _stamp_plan = functools.lru_cache(maxsize=256)(_plan)
 
 
 def _encode_token(token: str) -> bytes:
-    # A JWT is [A-Za-z0-9_.-]; a custom minter's token is escaped so it can never end the
-    # attribute, and written as character references where not ASCII, which any
-    # ASCII-compatible page encoding carries unchanged.
+    # A JWT is [A-Za-z0-9_.-] and goes in as it is; a custom minter's token is escaped so it
+    # can never end the attribute, and written as character references where not ASCII,
+    # which any ASCII-compatible page encoding carries unchanged.
+    if token.isascii() and _ESCAPED.search(token) is None:
+        return token.encode("ascii")
     return html.escape(token, quote=True).encode("ascii", "xmlcharrefreplace")
+
+
+_ESCAPED = re.compile("[&<>\"']")  # what html.escape(quote=True) replaces

@@ -90,7 +90,10 @@ def c_header() -> str:
     """
     stops = [PLAINTEXT, *sorted(TREE_STOPS | NOTED)]
     names = [SCRIPT, *stops, *sorted((RAWTEXT | RCDATA) - NOTED)]
-    firsts = sorted({chr(name[0]) for name in names})
+    by_first = [
+        sum(1 << i for i, name in enumerate(names) if name[0] == letter)
+        for letter in range(ord("a"), ord("z") + 1)
+    ]
     lines = [
         "/* Generated from reqio_middleware/tags.py by `python -m reqio_middleware.tags`:",
         " * do not edit. The start tags the data-state scan acts on in HTML content: SPECIAL[0]",
@@ -102,8 +105,8 @@ def c_header() -> str:
         *(f'    NAME("{name.decode()}"), \\' for name in names),
         "",
         f"#define N_STOPS {len(stops) + 1}",
-        "/* The first letters of SPECIAL's names: any other tag is told apart at once. */",
-        "#define MAYBE_SPECIAL(c) (" + " || ".join(f"(c) == '{c}'" for c in firsts) + ")",
+        "/* For each first letter a-z, the bits of the SPECIAL names that start with it. */",
+        "#define SPECIAL_BY_FIRST {" + ", ".join(f"{bits:#x}" for bits in by_first) + "}",
         "",
         "/* The runs over foreign content and <select> content (scan_foreign, scan_select). */",
         *_name_list("FOREIGN_RUN_STOPS", FOREIGN_RUN_STOPS),

@@ -1,14 +1,15 @@
 """The HTML tokenizer's states (WHATWG 13.2.5), as patterns and in C.
 
 The scanner (:mod:`.scanner`) is driven by a handful of functions that each run one state, or
-a run of states, over a buffer: the data state in bulk (``_scan_data``), the attribute states
-of one tag (``_tag_end``; ``_tag_states``, resumable for a tag cut by a chunk boundary), and
-the whole-document candidate search (``_last_candidate``), and the runs over foreign content
-and ``<select>`` content that the tree model needs only in summary (``_scan_foreign``,
-``_scan_select``). Each has a pure-Python twin, its
-``NAME_pattern``, written as regular expressions; the C versions in ``_speedups.c`` are used
-when the extension was built (:data:`SCANNER`). Tests swap the twins in to check that both
-give the same bytes. The tag names every state acts on come from :mod:`.tags`.
+a run of states, over a buffer: the data state in bulk (``_scan_data``; ``_scan_known``, which
+also passes over copies of a tag already stamped), the attribute states of one tag
+(``_tag_end``; ``_tag_states``, resumable for a tag cut by a chunk boundary), script data and
+its escaped states (``_script_states``, resumable), the whole-document candidate search
+(``_last_candidate``), and the runs over foreign content and ``<select>`` content that the
+tree model needs only in summary (``_scan_foreign``, ``_scan_select``). Each has a pure-Python
+twin, its ``NAME_pattern``, written as regular expressions; the C versions in ``_speedups.c``
+are used when the extension was built (:data:`SCANNER`). Tests swap the twins in to check that
+both give the same bytes. The tag names every state acts on come from :mod:`.tags`.
 
 Why a hand-written tokenizer and not ``html.parser``: ``html.parser`` is ~100x slower, is not
 byte-exact, and does not follow the WHATWG tokenizer (comments ending in ``--!>``, the
@@ -272,6 +273,57 @@ def _scan_data_pattern(buf: bytes, pos: int, path: bytes = b"") -> int:
     return _BULK.match(buf, pos).end()  # type: ignore[union-attr]
 
 
+def _scan_known_pattern(
+    buf: bytes, pos: int, path: bytes, known: bytes, stamped: bytes
+) -> tuple[int, int, bytes]:
+    """``_scan_data`` that also passes over the ``<script>`` elements whose start tag is
+    ``known`` byte for byte (one the rewriter stamped already), when their end tag is in
+    ``buf``: (where the run stops, how many such tags it passed, ``buf[pos:stop]`` with each
+    of them replaced by ``stamped``, or b"" when there were none).
+
+    The tag states read a tag left to right up to its '>', so bytes that begin with the whole
+    of ``known`` (a complete start tag) hold that very tag: the same bytes, the same verdict.
+    """
+    start, between = pos, []
+    while True:
+        stop = _scan_data_pattern(buf, pos, path)
+        if not known or not buf.startswith(known, stop):
+            break
+        end, sub = _script_states_pattern(buf, stop + len(known), SCRIPT_NORMAL)
+        if sub != SCRIPT_END:
+            break
+        between.append(buf[start:stop])
+        start, pos = stop + len(known), end
+    if not between:
+        return stop, 0, b""
+    between.append(buf[start:stop])
+    return stop, len(between) - 1, stamped.join(between)
+
+
+def _script_states_pattern(buf: bytes, pos: int, sub: int) -> tuple[int, int]:
+    """Script data and its escaped states (WHATWG 13.2.5.4, .15-.31) from the sub-state ``sub``
+    at ``pos``: (where ``</script`` begins, :data:`SCRIPT_END`) at the end tag; otherwise
+    (pos, sub) after the last change of sub-state, where reading resumes with more bytes
+    (no match the end of ``buf`` cuts short begins before its last 9 bytes)."""
+    patterns = _SCRIPT_STATES
+    while True:
+        m = patterns[sub].search(buf, pos)
+        if m is None:
+            return pos, sub
+        found = m.group()
+        if found == b"<!--":
+            # The dashes of '<!--' already count towards '-->' (escaped dash dash).
+            sub, pos = SCRIPT_ESCAPED, m.start() + 2
+        elif found == b"-->":
+            sub, pos = SCRIPT_NORMAL, m.end()
+        elif found[1:2] != b"/":  # '<script' + delimiter inside escaped script data
+            sub, pos = SCRIPT_DOUBLE, m.end()
+        elif sub == SCRIPT_DOUBLE:
+            sub, pos = SCRIPT_ESCAPED, m.end()
+        else:  # the end tag: the data state parses it as an (end) tag
+            return m.start(), SCRIPT_END
+
+
 def _tag_end_pattern(buf: bytes, pos: int, limit: int = -1) -> int:
     """After the '>' that ends the tag whose name ends at ``pos``; -1 when it is incomplete
     (in ``buf[:limit]`` when a limit is given)."""
@@ -308,9 +360,11 @@ def _last_candidate_pattern(buf: bytes, hi: int, path: bytes) -> int:
 #: tests swap in to check both versions give the same bytes.
 _ACCELERATED = (
     "_scan_data",
+    "_scan_known",
     "_tag_end",
     "_last_candidate",
     "_tag_states",
+    "_script_states",
     "_scan_select",
     "_scan_foreign",
 )
@@ -324,6 +378,10 @@ _END_SCRIPT = _pattern(rb"</script[WS/>]")
 _SCRIPT_DATA = re.compile(b"<!--|" + _END_SCRIPT, re.IGNORECASE)
 _SCRIPT_ESCAPED = re.compile(b"-->|" + _END_SCRIPT + _pattern(rb"|<script[WS/>]"), re.IGNORECASE)
 _SCRIPT_DOUBLE = re.compile(b"-->|" + _END_SCRIPT, re.IGNORECASE)
+#: The sub-states of script data (``_script_states``), and its answer at the end tag.
+SCRIPT_NORMAL, SCRIPT_ESCAPED, SCRIPT_DOUBLE = range(3)
+SCRIPT_END = -1
+_SCRIPT_STATES = (_SCRIPT_DATA, _SCRIPT_ESCAPED, _SCRIPT_DOUBLE)
 _RAW_END = {
     name: re.compile(_pattern(rb"</{NAME}[WS/>]", NAME=name), re.IGNORECASE)
     for name in sorted(tags.RAWTEXT | tags.RCDATA | {tags.SCRIPT})
@@ -691,6 +749,9 @@ def _after_gt(buf: bytes, pos: int, end: int) -> int:
 
 # The functions the scanner calls, through this module (so tests can swap the twins in).
 _scan_data: Callable[[bytes, int, bytes], int] = _scan_data_pattern
+_scan_known: Callable[[bytes, int, bytes, bytes, bytes], tuple[int, int, bytes]]
+_scan_known = _scan_known_pattern
+_script_states: Callable[[bytes, int, int], tuple[int, int]] = _script_states_pattern
 _tag_end: Callable[..., int] = _tag_end_pattern
 _last_candidate: Callable[[bytes, int, bytes], int] = _last_candidate_pattern
 _tag_states: Callable[[bytes, int, int], int] = _tag_states_pattern
@@ -703,6 +764,8 @@ except ImportError as exc:  # pragma: no cover - depends on the install
     _MISSING_C = exc
 else:
     _scan_data = _speedups.scan_data
+    _scan_known = _speedups.scan_known
+    _script_states = _speedups.script_states
     _tag_end = _speedups.tag_end
     _last_candidate = _speedups.last_candidate
     _tag_states = _speedups.tag_states

@@ -168,6 +168,8 @@ class _Response:
                     return self.replace_headers(status, headers, exc_info)
             # May be a generator: read it once.
             headers = headers if type(headers) is list else list(headers)
+            if self.known is None and self.core.surely_anonymous(self.environ):
+                return self.pass_through(status, headers, exc_info)  # most traffic: nobody
             code = _CODES.get(status)  # inline: a call costs as much as the lookup
             if code is None:
                 code = _code(status)
@@ -177,19 +179,21 @@ class _Response:
             if classified[0] is PASS_ACTION:  # JSON, assets, ...: the hot path
                 if self.core.debug:
                     headers = self.core.page(self.method, classified, headers, None, None).headers
-                self.mode = PASS
-                if exc_info is None:
-                    write = self.server_write = self.server_start_response(status, headers)
-                else:
-                    write = self.server_write = self.server_start_response(
-                        status, headers, exc_info
-                    )
-                return write
+                return self.pass_through(status, headers, exc_info)
             self.mode = HOLD
             self.status, self.headers, self.classified = status, headers, classified
             return self.write
         finally:
             exc_info = None  # no reference cycle through the traceback (PEP 3333)
+
+    def pass_through(self, status: str, headers: Headers, exc_info: ExcInfo | None) -> Write:
+        """The response goes out as the application sends it, from its start on."""
+        self.mode = PASS
+        if exc_info is None:
+            self.server_write = self.server_start_response(status, headers)
+        else:
+            self.server_write = self.server_start_response(status, headers, exc_info)
+        return self.server_write
 
     def replace_headers(
         self, status: str, headers: Iterable[tuple[str, str]], exc_info: ExcInfo

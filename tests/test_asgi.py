@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reqio_middleware import nonblocking
+from reqio_middleware import nonblocking, page
 from reqio_middleware.asgi import ReqioMiddleware
 from reqio_middleware.config import ConfigurationError
 from reqio_middleware.identity import Identity
@@ -1103,6 +1103,26 @@ def test_debug_is_off_by_default_and_read_from_the_environment(
     monkeypatch.setenv("REQIO_DEBUG", "1")
     assert debug_header(call(middleware(scripted(messages)))) == [b"rewritten"]
     assert debug_header(call(middleware(scripted(messages), debug=False))) == []
+
+
+_COMMENTED = b"<html><body><!-- " + PAGE + b" --></body></html>"
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_debug_names_where_a_widget_tag_is_no_tag(
+    streamed: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The user got no token because the widget tag is commented out: said, not "no widget".
+    messages = [start(HTML), *(chunked(_COMMENTED, [30]) if streamed else [body(_COMMENTED)])]
+    with caplog.at_level(logging.DEBUG, logger="reqio_middleware"):
+        out = call(middleware(scripted(messages, USER), debug=True))
+    assert b"data-identity-token" not in b"".join(m.get("body", b"") for m in out)
+    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
+    if streamed:
+        assert lines == [f"reqio: GET /: tag-not-stampable: {page.WHERE_NO_TAG}"]
+    else:
+        assert debug_header(out) == [b"tag-not-stampable: inside a comment"]
+        assert lines == ["reqio: GET /: tag-not-stampable: inside a comment"]
 
 
 def test_debug_names_the_rewriters_reason_for_a_tag_it_could_not_stamp(

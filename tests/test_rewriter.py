@@ -409,6 +409,42 @@ def test_any_chunking_gives_the_bytes_of_the_whole(data: st.DataObject) -> None:
     assert without_token_attrs(whole) == without_token_attrs(doc)
 
 
+def _scanner_says(doc: bytes) -> bytes:
+    """What the streaming scanner gives for the whole document in one piece."""
+    r = HTMLRewriter(TOKEN)
+    return r.feed(doc) + r.close()
+
+
+_LONE_PAGE = b"<!doctype html><title>a</title><style>p{}</style><script>x<y</script><!-- c -->"
+
+
+@pytest.mark.parametrize(
+    ("doc", "taken"),  # taken: with C, with the pattern twin (which stops at more)
+    [
+        (_LONE_PAGE + W + b"<p>after</p>", (True, False)),
+        (b"<p>x</p>" + W, (True, True)),
+        (W, (True, True)),
+        (b'<script src="/app.js"></script><div title="a>b">' + W, (True, False)),
+        (b"<!-- " + W + b" -->" + W, (True, False)),  # a tag in a comment is no tag
+        (_LONE_PAGE + W + W, (False, False)),  # two widget tags: the scanner stamps both
+        (b"<svg><path/></svg>" + W, (False, False)),  # the tree model decides after <svg>
+        (b'<base href="https://x.example/">' + W, (False, False)),
+        (b"<p>\x1b$B</p>" + W, (False, False)),  # an ESC byte before the tag
+        (b"\xff\xfe" + W, (False, False)),  # UTF-16 byte order mark
+        (b"<!-- " + W, (False, False)),  # the only candidate is inside a comment
+    ],
+)
+def test_the_lone_widget_shortcut_agrees_with_the_scanner(
+    doc: bytes, taken: tuple[bool, bool], scanner: str
+) -> None:
+    matcher = rewriter._matcher_for(rewriter.DEFAULT_WIDGET_SRC, None)
+    span = rewriter._lone_widget(doc, matcher)
+    expect = taken[scanner == "pattern"]
+    assert (span is not None and span != rewriter._NO_CANDIDATE) == expect
+    assert rewrite(doc) == _scanner_says(doc)
+    assert rewrite(doc).count(STAMP) == _scanner_says(doc).count(STAMP)
+
+
 @settings(max_examples=300)
 @given(st.binary(max_size=300), st.lists(st.integers(min_value=0, max_value=300), max_size=8))
 def test_never_raises_on_arbitrary_bytes(doc: bytes, sizes: list[int]) -> None:

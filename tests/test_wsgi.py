@@ -234,15 +234,39 @@ def test_complete_page_with_a_resolver_still_asks_it() -> None:
 
 
 def test_anonymous_complete_page_is_closed_when_the_server_refuses_it() -> None:
+    # A resolver with no anonymity test: the start is held until the body is here.
     blocks = ClosingList([PAGE])
 
     def refusing(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
         raise RuntimeError("server refuses")
 
-    mw = middleware(make_app(blocks, [HTML], identity=None), validate=False)
+    resolver: Any = lambda environ: None  # noqa: E731
+    mw = middleware(make_app(blocks, [HTML], identity=None), validate=False, resolver=resolver)
     with pytest.raises(RuntimeError, match="server refuses"):
         mw({"REQUEST_METHOD": "GET"}, refusing)
     assert blocks.closed == 1
+
+
+def test_surely_anonymous_page_is_passed_from_its_start() -> None:
+    # Nothing stored for the default resolver when the app starts its response: the server's
+    # start_response is called within the app's own call, as without the middleware, and the
+    # app's iterable is handed over unwrapped.
+    blocks = ClosingList([PAGE])
+    calls: list[str] = []
+    app = make_app(blocks, [HTML], identity=None)
+
+    def recording(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        result = app(environ, start_response)
+        calls.append("app returned")
+        return result
+
+    def server_start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        calls.append("server start_response")
+        return lambda data: None
+
+    mw = middleware(recording, validate=False)
+    assert mw({"REQUEST_METHOD": "GET"}, server_start) is blocks
+    assert calls == ["server start_response", "app returned"]
 
 
 def test_page_without_widget_passes_and_nothing_is_minted() -> None:

@@ -59,6 +59,7 @@ class Outcome:
 
 
 _UNTOUCHED = Outcome(None)
+_CONTENT_TYPE = "Content-Type"
 
 
 class ResponseDriver:
@@ -68,6 +69,17 @@ class ResponseDriver:
 
     def __init__(self, core: Core) -> None:
         self.core = core
+
+    def passes(self, method: str, status: int, content_type: str | None) -> bool:
+        """Whether the response is surely no page for anyone, known from its status and its
+        (first) ``Content-Type`` alone, so that its other headers need not be read: JSON, files
+        and assets leave here. Never when debugging (every response then gets its reason)."""
+        if self.core.debug:
+            return False
+        if content_type is None:
+            return True  # no Content-Type, no HTML: classify() says the same of any headers
+        type_only = ((_CONTENT_TYPE, content_type),)
+        return self.core.classify(method, status, type_only)[0] is PASS_ACTION
 
     def needs_identity(self, method: str, status: int, headers: Headers) -> Any:
         """``None`` when the response is no page for anyone (no user lookup); otherwise the

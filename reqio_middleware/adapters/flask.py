@@ -20,8 +20,10 @@ path plus ``.js``). A missing secret or audience raises at ``init_app``, naming 
 How it fits in Flask: the rewrite runs after the view, before every ``after_request`` hook, so
 extensions that compress (Flask-Compress) compress the stamped page, whichever was initialised
 first. It looks at the response's status and headers first: JSON, files and anything else that
-cannot carry a token go out without the user being loaded. A HEAD is treated as its GET (Flask
-renders the body and drops it), so its headers are the GET's.
+cannot carry a token go out without the user being loaded. Nor is the user loaded when
+Flask-Login could only find an anonymous one (no user id in the session, no remember cookie, no
+request or header loader): the response then leaves exactly as the view made it. A HEAD is
+treated as its GET (Flask renders the body and drops it), so its headers are the GET's.
 
 Revalidation: for a signed-in conditional GET, ``If-None-Match``/``If-Modified-Since`` are set
 aside while the view runs, so ``send_file`` and Flask's static files cannot answer 304 with an
@@ -83,6 +85,10 @@ _ENCODED_HINT = (
     "before Reqio's. This warning is logged once."
 )
 _CACHED_VALIDATORS = ("if_none_match", "if_modified_since")
+_IF_NONE_MATCH, _IF_MODIFIED_SINCE = CONDITIONAL_ENVIRON
+_FLASK_LOGIN_USER_ID = "_user_id"  # where flask_login.login_user() keeps the user's id
+_REMEMBER_COOKIE = "remember_token"  # flask_login.config.COOKIE_NAME
+_UNKNOWN = object()
 
 
 def flask_login_identity() -> Identity | None:
@@ -91,12 +97,34 @@ def flask_login_identity() -> Identity | None:
         from flask_login import current_user
     except ImportError:
         return None
-    if not getattr(current_user, "is_authenticated", False):
+    user = current_user._get_current_object()  # the proxy resolves the user on each use
+    if not getattr(user, "is_authenticated", False):
         return None
-    email = getattr(current_user, "email", None)
-    return Identity(
-        sub=current_user.get_id(), email=email if isinstance(email, str) and email else None
-    )
+    email = getattr(user, "email", None)
+    return Identity(sub=user.get_id(), email=email if isinstance(email, str) and email else None)
+
+
+def _flask_login_nobody(app: Flask, request: Any, session: Any, g: Any) -> bool:
+    """Whether Flask-Login can only find an anonymous user here, known without loading it.
+
+    That is: the user is not loaded yet, the login manager has no request or header loader
+    (which could find a user anywhere), the session holds no user id and the request carries
+    no remember cookie. Loading the user would then only compute the session identifier and
+    answer ``AnonymousUserMixin``. Anything else (or a Flask-Login that keeps its loaders
+    elsewhere) answers ``False``, and the user is loaded as usual.
+    """
+    if "_login_user" in g:
+        return False
+    manager = getattr(app, "login_manager", None)
+    if (
+        manager is None
+        or getattr(manager, "_request_callback", _UNKNOWN) is not None
+        or getattr(manager, "_header_callback", _UNKNOWN) is not None
+        or _FLASK_LOGIN_USER_ID in session
+    ):
+        return False
+    remember = app.config.get("REMEMBER_COOKIE_NAME", _REMEMBER_COOKIE)
+    return remember not in request.cookies
 
 
 class Reqio:
@@ -115,7 +143,7 @@ class Reqio:
     def init_app(self, app: Flask) -> None:
         """Read ``app.config`` (raising, with the key, if it cannot work) and hook into ``app``."""
         settings = build_settings(app.config.get, "app.config", token_path=True)
-        state = _State(self, settings, debug_flag(app.config.get))
+        state = _State(self, app, settings, debug_flag(app.config.get))
         app.extensions[_EXTENSION] = state
         # First of the app's before_request hooks, so that nothing earlier can skip it; it
         # registers the rewrite to run before every after_request hook.
@@ -135,46 +163,80 @@ class Reqio:
 class _State:
     """One app's settings, core and hooks (``app.extensions["reqio"]``)."""
 
-    def __init__(self, reqio: Reqio, settings: Settings, debug: bool) -> None:
+    def __init__(self, reqio: Reqio, app: Flask, settings: Settings, debug: bool) -> None:
+        from flask import after_this_request, g, request, session
+
         self.reqio = reqio
+        self.app = app
         self.settings = settings
         self.driver = ResponseDriver(Core(settings, encoded_hint=_ENCODED_HINT, debug=debug))
+        self.debug = self.driver.core.debug
+        # Flask's context-local proxies, looked up once here rather than imported per request.
+        self._after_this_request = after_this_request
+        self._request: Any = request
+        self._session: Any = session
+        self._g: Any = g
 
     def before_request(self) -> None:
-        from flask import after_this_request, request
-
+        request = self._request._get_current_object()
         environ = request.environ
         if (
-            request.method in ("GET", "HEAD")
-            and any(name in environ for name in CONDITIONAL_ENVIRON)
+            (_IF_NONE_MATCH in environ or _IF_MODIFIED_SINCE in environ)
+            and request.method in ("GET", "HEAD")
             and self._identity()[0] is not None
         ):
             _set_validators_aside(request)
-        after_this_request(self.after_request)
+        self._after_this_request(self.after_request)
 
     def after_request(self, response: Response) -> Response:
-        from flask import request
-
+        request = self._request._get_current_object()
         held = request.environ.pop(_HELD, None)
         if held is not None:
             _restore_validators(request, held)
-        # A HEAD is decided as its GET: Flask renders its body, the server drops it.
-        method = "GET" if request.method == "HEAD" else request.method
-        headers = list(response.headers.items())
-        classified = self.driver.needs_identity(method, response.status_code, headers)
         stamped = False
-        if classified is not None:
-            stamped = self._stamp(response, method, classified, headers)
+        if not self._surely_anonymous(request):
+            stamped = self._consider(request, response)
         if not stamped and held is not None and _has_validators(response):
             response.make_conditional(request.environ)
         return response
 
-    def _stamp(self, response: Response, method: str, classified: Any, headers: Headers) -> bool:
-        from flask import request
+    def _surely_anonymous(self, request: Any) -> bool:
+        """Nobody can be signed in (see :meth:`_nobody`) and no debug header is due: the
+        response leaves as the view made it, its headers unread."""
+        if self.debug:
+            return False
+        session = self._session._get_current_object()
+        accessed = getattr(session, "accessed", True)
+        try:
+            nobody = self._nobody(request, session)
+        except Exception:  # the loader is asked then, and its failure handled as usual
+            return False
+        if not accessed:
+            session.accessed = False
+        return nobody
 
+    def _consider(self, request: Any, response: Response) -> bool:
+        """Whether the response is stamped, after reading its headers and, for a page, the
+        user."""
+        # A HEAD is decided as its GET: Flask renders its body, the server drops it.
+        method = "GET" if request.method == "HEAD" else request.method
+        status = response.status_code
+        if self.driver.passes(method, status, response.headers.get("Content-Type")):
+            return False
+        headers = response.headers.to_wsgi_list()
+        classified = self.driver.needs_identity(method, status, headers)
+        if classified is None:
+            return False
+        return self._stamp(request, response, method, classified, headers)
+
+    def _stamp(
+        self, request: Any, response: Response, method: str, classified: Any, headers: Headers
+    ) -> bool:
         identity, failed = (None, False)
         if classified[0] is not PASS_ACTION:
             identity, failed = self._identity()
+            if identity is None and not self.debug:
+                return False  # nobody to stamp, nothing to add
         try:
             outcome = self.driver.decide(
                 method,
@@ -184,7 +246,7 @@ class _State:
                 failed,
                 streaming=response.is_streamed,
                 body=response.get_data,
-                where=f"{request.method} {request.path}",
+                where=f"{request.method} {request.path}" if self.debug else "",
             )
             _apply(response, outcome)
         except Exception as exc:  # never a 500 because of us
@@ -193,13 +255,15 @@ class _State:
         return outcome.stamped
 
     def _identity(self) -> tuple[Identity | None, bool]:
-        from flask import session
-
+        session = self._session._get_current_object()
         # Loading the user opens the session, and Flask then adds "Vary: Cookie"; an anonymous
         # page must leave as it would without Reqio, so only what the app read counts.
         accessed = getattr(session, "accessed", True)
         try:
-            identity, failed = self.reqio.identity(), False
+            if self._nobody(self._request._get_current_object(), session):
+                identity, failed = None, False
+            else:
+                identity, failed = self.reqio.identity(), False
         except Exception as exc:
             logger.error(
                 "reqio: the identity loader raised %s: %s; the response goes out without a token",
@@ -209,8 +273,14 @@ class _State:
             )
             identity, failed = None, True
         if identity is None and not accessed:
-            session.accessed = False  # type: ignore[attr-defined,unused-ignore]
+            session.accessed = False
         return identity, failed
+
+    def _nobody(self, request: Any, session: Any) -> bool:
+        """The default loader, and Flask-Login can only find an anonymous user."""
+        return self.reqio._load_identity is flask_login_identity and _flask_login_nobody(
+            self.app, request, session, self._g._get_current_object()
+        )
 
     def token_view(self) -> Response:
         from flask import request
@@ -240,7 +310,10 @@ def _apply(response: Response, outcome: Outcome) -> None:
         chunks = stream_sync(outcome.page, response.iter_encoded())
         response.response = _Stream(chunks, getattr(original, "close", None))
     elif outcome.body is not None:
-        response.set_data(outcome.body)
+        if outcome.headers is None:
+            response.set_data(outcome.body)
+        else:  # the new headers carry the new Content-Length
+            response.response = [outcome.body]
     if outcome.headers is not None:
         response.headers = WerkzeugHeaders(outcome.headers)
 

@@ -13,7 +13,12 @@ from __future__ import annotations
 from typing import Any
 
 from asgiref.sync import async_to_sync, iscoroutinefunction, sync_to_async
-from django.utils.functional import LazyObject, empty  # type: ignore[import-untyped,unused-ignore]
+from django.contrib.auth import SESSION_KEY  # type: ignore[import-untyped,unused-ignore]
+from django.utils.functional import (  # type: ignore[import-untyped,unused-ignore]
+    LazyObject,
+    SimpleLazyObject,
+    empty,
+)
 
 from reqio_middleware.adapters import IDENTITY_KEY
 from reqio_middleware.identity import Identity, coerce_identity
@@ -27,7 +32,12 @@ __all__ = [
     "forget_anonymous_lookup",
     "identity_for",
     "identity_of",
+    "nobody_signed_in",
+    "surely_anonymous",
 ]
+
+#: Where Django's ``AuthenticationMiddleware`` defines the lazy ``request.user`` it sets.
+_DJANGO_AUTH_MIDDLEWARE = "django.contrib.auth.middleware"
 
 
 def default_identity(user: Any) -> Identity:
@@ -53,7 +63,15 @@ def identity_of(request: Any) -> Identity | None:
     stored = _stored(request)
     if stored is not _NOTHING:
         return coerce_identity(stored)
+    if surely_anonymous(request):
+        return None
     return identity_for(getattr(request, "user", None))
+
+
+def nobody_signed_in(request: Any) -> bool:
+    """No identity stored by a view, and a user that can only be anonymous (see
+    :func:`surely_anonymous`): the request's answer is ``None``, with nothing loaded."""
+    return _stored(request) is _NOTHING and surely_anonymous(request)
 
 
 async def aidentity_of(request: Any) -> Identity | None:
@@ -61,6 +79,8 @@ async def aidentity_of(request: Any) -> Identity | None:
     stored = _stored(request)
     if stored is not _NOTHING:
         return coerce_identity(stored)
+    if surely_anonymous(request):
+        return None
     user = await _auser(request)
     if user is None or not getattr(user, "is_authenticated", False):
         return None
@@ -73,6 +93,34 @@ async def aidentity_of(request: Any) -> Identity | None:
 
 
 _NOTHING = object()
+
+
+def surely_anonymous(request: Any) -> bool:
+    """Whether ``request.user`` can only be anonymous, known without loading it.
+
+    That is Django's own lazy user, not loaded yet, over a session that has no key (the request
+    carried no session cookie) and no user id stored since: ``django.contrib.auth.get_user``
+    then answers ``AnonymousUser`` without asking a backend. Loading it would open the session
+    for nothing; any other user object (another authentication middleware's, or one a view
+    set) is looked up as usual.
+    """
+    found = request.__dict__
+    user = found.get("user")
+    if (
+        type(user) is not SimpleLazyObject
+        or user._wrapped is not empty
+        or "_cached_user" in found
+        or "_acached_user" in found
+    ):
+        return False
+    setup = object.__getattribute__(user, "_setupfunc")
+    if getattr(setup, "__module__", None) != _DJANGO_AUTH_MIDDLEWARE:
+        return False
+    session = found.get("session")
+    if session is None or getattr(session, "session_key", True) is not None:
+        return False
+    cache = session.__dict__.get("_session_cache")
+    return cache is None or SESSION_KEY not in cache
 
 
 def _stored(request: Any) -> object:

@@ -143,7 +143,7 @@ def rewrite_html(
     pieces, hold = rewriter._scan(doc, final=False, stop=last)
     if not rewriter.found:
         return doc
-    pieces.append(doc[hold:])
+    pieces.append(memoryview(doc)[hold:])
     return b"".join(pieces)
 
 

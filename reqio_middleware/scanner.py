@@ -71,6 +71,8 @@ _ENCODING_REASONS = (_UTF16, _ISO2022JP)
 
 
 TokenSource = str | Callable[[], str | None]
+#: Output pieces, joined once: parts of the input as views, so the page is copied only then.
+Pieces = list[bytes | memoryview]
 
 
 class HTMLRewriter:
@@ -270,9 +272,7 @@ class HTMLRewriter:
             return stamped + text
         return text
 
-    def _scan(
-        self, buf: bytes, final: bool, stop: int = -1, start: int = 0
-    ) -> tuple[list[bytes], int]:
+    def _scan(self, buf: bytes, final: bool, stop: int = -1, start: int = 0) -> tuple[Pieces, int]:
         """Tokenize ``buf``; the output pieces, and where the bytes to keep begin.
 
         Each state's step reads from ``pos`` and returns (pos, emit, hold): ``emit`` is where
@@ -281,7 +281,7 @@ class HTMLRewriter:
         point at or past it (whole-document use: nothing beyond the last candidate matters).
         With ``start``, the data state's bulk run has read ``buf[:start]`` already.
         """
-        out: list[bytes] = []
+        out: Pieces = []
         n = len(buf)
         if self._esc_at == -1 and (esc := buf.find(b"\x1b")) != -1:
             self._esc_at = self._offset + esc
@@ -295,13 +295,13 @@ class HTMLRewriter:
             hold = n
         elif stop != -1:
             hold = min(hold, max(pos, emit))
-        out.append(buf[emit:hold])
+        out.append(memoryview(buf)[emit:hold] if out else buf[emit:hold])
         return out, hold
 
     # --- one step per state: (buf, pos, final, out, emit) -> (pos, emit, hold) ---------------
 
     def _step_data(
-        self, buf: bytes, pos: int, final: bool, out: list[bytes], emit: int
+        self, buf: bytes, pos: int, final: bool, out: Pieces, emit: int
     ) -> tuple[int, int, int]:
         """The data state: in bulk (C or pattern) in HTML content, tag by tag elsewhere."""
         n = len(buf)
@@ -328,7 +328,7 @@ class HTMLRewriter:
             return self._start_tag(buf, pos, special.group(1), final, out, emit)
         return self._lt_at_stop(buf, pos, final, emit)
 
-    def _stamp_known(self, buf: bytes, pos: int, out: list[bytes], emit: int) -> tuple[int, int]:
+    def _stamp_known(self, buf: bytes, pos: int, out: Pieces, emit: int) -> tuple[int, int]:
         """The data-state run from ``pos`` with the copies of the known tag in it stamped:
         (where the run stops, where unwritten output begins).
 
@@ -341,7 +341,7 @@ class HTMLRewriter:
         )
         if not count:
             return stop, emit
-        out.append(buf[emit:pos])
+        out.append(memoryview(buf)[emit:pos])
         out.append(text)
         self.found += count
         return stop, stop
@@ -388,7 +388,7 @@ class HTMLRewriter:
         self._state = _DRAIN
 
     def _step_comment(
-        self, buf: bytes, pos: int, final: bool, out: list[bytes], emit: int
+        self, buf: bytes, pos: int, final: bool, out: Pieces, emit: int
     ) -> tuple[int, int, int]:
         m = _COMMENT_END.search(buf, pos)
         if m is None:
@@ -397,7 +397,7 @@ class HTMLRewriter:
         return m.end(), emit, len(buf)
 
     def _step_bogus(
-        self, buf: bytes, pos: int, final: bool, out: list[bytes], emit: int
+        self, buf: bytes, pos: int, final: bool, out: Pieces, emit: int
     ) -> tuple[int, int, int]:
         gt = buf.find(b">", pos)
         if gt == -1:
@@ -406,13 +406,13 @@ class HTMLRewriter:
         return gt + 1, emit, len(buf)
 
     def _step_script(
-        self, buf: bytes, pos: int, final: bool, out: list[bytes], emit: int
+        self, buf: bytes, pos: int, final: bool, out: Pieces, emit: int
     ) -> tuple[int, int, int]:
         pos, hold = self._script_data(buf, pos, len(buf))
         return pos, emit, hold
 
     def _step_raw(
-        self, buf: bytes, pos: int, final: bool, out: list[bytes], emit: int
+        self, buf: bytes, pos: int, final: bool, out: Pieces, emit: int
     ) -> tuple[int, int, int]:
         assert self._raw_end is not None
         if self._strict:
@@ -459,7 +459,7 @@ class HTMLRewriter:
         return lt, emit, n
 
     def _step_cdata(
-        self, buf: bytes, pos: int, final: bool, out: list[bytes], emit: int
+        self, buf: bytes, pos: int, final: bool, out: Pieces, emit: int
     ) -> tuple[int, int, int]:
         end = buf.find(b"]]>", pos)
         if end == -1:
@@ -468,7 +468,7 @@ class HTMLRewriter:
         return end + 3, emit, len(buf)
 
     def _step_rest(
-        self, buf: bytes, pos: int, final: bool, out: list[bytes], emit: int
+        self, buf: bytes, pos: int, final: bool, out: Pieces, emit: int
     ) -> tuple[int, int, int]:
         """Plaintext, or after a give-up: the rest of the document passes through."""
         if self._state == _UNSURE:
@@ -476,7 +476,7 @@ class HTMLRewriter:
         return len(buf), emit, len(buf)
 
     def _step_drain(
-        self, buf: bytes, pos: int, final: bool, out: list[bytes], emit: int
+        self, buf: bytes, pos: int, final: bool, out: Pieces, emit: int
     ) -> tuple[int, int, int]:
         assert self._drain is not None
         end = self._drain.run(buf, pos)
@@ -487,7 +487,7 @@ class HTMLRewriter:
         return end, emit, len(buf)
 
     def _tree_data(
-        self, buf: bytes, pos: int, final: bool, out: list[bytes], emit: int
+        self, buf: bytes, pos: int, final: bool, out: Pieces, emit: int
     ) -> tuple[int, int, int]:
         """One token of the data state where the tree builder decides (foreign content, a
         select): every tag goes through :class:`foreign.Tree`. (pos, emit, hold)."""
@@ -560,7 +560,7 @@ class HTMLRewriter:
         self._state = _HELD
 
     def _step_held(
-        self, buf: bytes, pos: int, final: bool, out: list[bytes], emit: int
+        self, buf: bytes, pos: int, final: bool, out: Pieces, emit: int
     ) -> tuple[int, int, int]:
         """The held start tag at ``buf[0]`` with more bytes after it. (pos, emit, hold)."""
         assert self._drain is not None
@@ -697,7 +697,7 @@ class HTMLRewriter:
         pos: int,
         name: bytes,
         final: bool,
-        out: list[bytes],
+        out: Pieces,
         emit: int,
         end: int = -1,
     ) -> tuple[int, int, int]:
@@ -740,7 +740,7 @@ class HTMLRewriter:
                 token = self._resolve_token()
                 if token is not None:
                     stamped = _stamp(buf, pos, end, token)
-                    out.append(buf[emit:pos])
+                    out.append(memoryview(buf)[emit:pos])
                     out.append(stamped)
                     emit = end
                     self.found += 1
@@ -784,7 +784,7 @@ def token_bytes(source: TokenSource) -> bytes | None:
     return None if value is None else _encode_token(value)
 
 
-_Step = Callable[[HTMLRewriter, bytes, int, bool, list[bytes], int], tuple[int, int, int]]
+_Step = Callable[[HTMLRewriter, bytes, int, bool, Pieces, int], tuple[int, int, int]]
 _STEPS: dict[int, _Step] = {
     _DATA: HTMLRewriter._step_data,
     _COMMENT: HTMLRewriter._step_comment,

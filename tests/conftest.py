@@ -355,3 +355,14 @@ def browser() -> Iterator[Any]:
             yield instance
         finally:
             instance.close()
+
+
+def feed_in_pieces(rewriter: Any, doc: bytes, sizes: list[int]) -> bytes:
+    """What a streaming rewriter gives for ``doc`` fed in pieces of ``sizes``, then the rest."""
+    out, at = [], 0
+    for size in sizes:
+        out.append(rewriter.feed(doc[at : at + size]))
+        at += size
+    out.append(rewriter.feed(doc[at:]))
+    out.append(rewriter.close())
+    return b"".join(out)

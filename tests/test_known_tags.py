@@ -13,6 +13,7 @@ from collections.abc import Callable
 from types import ModuleType
 
 import pytest
+from conftest import feed_in_pieces
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -48,13 +49,7 @@ def streamed(doc: bytes, sizes: list[int], *, traced: bool = False) -> tuple[byt
     """The rewritten bytes of ``doc`` fed in pieces of ``sizes`` (then the rest), and how
     many tags the rewriter says it stamped."""
     r = HTMLRewriter(TOKEN, project_id="p1", trace=_ignore if traced else None)
-    out, at = [], 0
-    for size in sizes:
-        out.append(r.feed(doc[at : at + size]))
-        at += size
-    out.append(r.feed(doc[at:]))
-    out.append(r.close())
-    return b"".join(out), r.found
+    return feed_in_pieces(r, doc, sizes), r.found
 
 
 def reference(doc: bytes) -> bytes:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import html5lib
 import pytest
-from conftest import IN_CI, ROOT_DIR
+from conftest import IN_CI, ROOT_DIR, feed_in_pieces
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -46,14 +46,7 @@ def rewrite(doc: bytes, **kw: str) -> bytes:
 
 
 def streamed(doc: bytes, sizes: list[int], **kw: str) -> bytes:
-    r = HTMLRewriter(TOKEN, **kw)
-    out, at = [], 0
-    for size in sizes:
-        out.append(r.feed(doc[at : at + size]))
-        at += size
-    out.append(r.feed(doc[at:]))
-    out.append(r.close())
-    return b"".join(out)
+    return feed_in_pieces(HTMLRewriter(TOKEN, **kw), doc, sizes)
 
 
 def unstamped(doc: bytes) -> bytes:

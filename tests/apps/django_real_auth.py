@@ -116,17 +116,22 @@ def count_get_user() -> None:
     ``AuthenticationMiddleware``'s lazy user calls through the module."""
     from django.contrib import auth
 
-    real, areal = auth.get_user, auth.aget_user
+    real = auth.get_user
 
     def get_user(request: Any) -> Any:
         GET_USER_CALLS[0] += 1
         return real(request)
 
+    auth.get_user = get_user
+    areal = getattr(auth, "aget_user", None)  # Django 5.0 and later
+    if areal is None:
+        return
+
     async def aget_user(request: Any) -> Any:
         GET_USER_CALLS[0] += 1
         return await areal(request)
 
-    auth.get_user, auth.aget_user = get_user, aget_user
+    auth.aget_user = aget_user
 
 
 def fetch(mode: str, stack: list[str], path: str, cookies: dict[str, str]) -> dict[str, Any]:

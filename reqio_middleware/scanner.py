@@ -207,26 +207,17 @@ class HTMLRewriter:
         return not self._gate and self._pending is None and self._tree.html_content
 
     def _feed_plain(self, buf: bytes) -> bytes:
-        """Most chunks of a page: the bulk run reads them to their end, or to an ordinary tag
-        that the chunk's end cuts, which is held; either way they go out without the steps of
-        the scanner. Anything else, from where the bulk run stopped, goes to the steps."""
-        n = len(buf)
+        """Most chunks of a page: the bulk run reads them to their end, and they go out as
+        they came, without the steps of the scanner. Otherwise the steps go on from where
+        the bulk run stopped."""
         pos = tokenizer._scan_data(buf, 0, self._path)
-        hold = n
-        # What _step_data would give to _lt_at_stop: no comment, no special tag.
-        if (
-            pos < n
-            and buf[pos + 1 : pos + 2] not in (b"!", b"?")
-            and not _SPECIAL_OPEN.match(buf, pos)
-        ):
-            pos, _, hold = self._lt_at_stop(buf, pos, False, 0)
-        if pos < n and hold == n:
+        if pos < len(buf):
             return self._run(buf, final=False, start=pos)
-        if self._esc_at == -1 and (esc := buf.find(b"\x1b", 0, hold)) != -1:
+        if self._esc_at == -1 and (esc := buf.find(b"\x1b")) != -1:
             self._esc_at = self._offset + esc
-        self._held = buf[hold:]
-        self._offset += hold
-        return buf if hold == n else buf[:hold]
+        self._held = b""
+        self._offset += pos
+        return buf
 
     def close(self) -> bytes:
         """Everything still held back; an incomplete tag at the end is not a tag."""

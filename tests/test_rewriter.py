@@ -63,6 +63,34 @@ def without_token_attrs(doc: bytes) -> bytes:
     return _ANY_TOKEN_ATTR.sub(b"", doc)
 
 
+def only_token_attrs_differ(doc: bytes, out: bytes) -> bool:
+    """Whether ``out``, less the stamps, is ``doc`` with some token attributes deleted.
+
+    Removing every token-attribute-shaped span from both sides is not enough: such a span in
+    text (``data-identity-token=x<script ...``) is greedy, and a stamp the rewriter inserts
+    inside it ends it sooner in the output than in the input. So this aligns the two, trying at
+    each byte of ``doc`` either to keep it or to delete one whole attribute-shaped span there.
+    """
+    want = unstamped(out)
+    seen: set[tuple[int, int]] = set()
+    todo = [(0, 0)]
+    while todo:
+        i, j = todo.pop()
+        if (i, j) in seen:
+            continue
+        seen.add((i, j))
+        if i == len(doc):
+            if j == len(want):
+                return True
+            continue
+        if j < len(want) and doc[i] == want[j]:
+            todo.append((i + 1, j + 1))
+        cut = _ANY_TOKEN_ATTR.match(doc, i)
+        if cut is not None and cut.end() > i:
+            todo.append((cut.end(), j))
+    return False
+
+
 # --- what gets stamped ----------------------------------------------------------------------
 
 
@@ -399,7 +427,7 @@ def test_any_chunking_gives_the_bytes_of_the_whole(data: st.DataObject) -> None:
     sizes = data.draw(splits(doc))
     whole = rewrite(doc)
     assert streamed(doc, sizes) == whole
-    assert without_token_attrs(whole) == without_token_attrs(doc)
+    assert only_token_attrs_differ(doc, whole)
 
 
 def _scanner_says(doc: bytes) -> bytes:
@@ -505,7 +533,7 @@ def test_last_candidate_search_across_window_boundaries(shift: int, hidden_after
     whole = rewrite(doc)
     assert whole == streamed(doc, [4096] * (len(doc) // 4096))
     assert whole.count(STAMP) == 1
-    assert without_token_attrs(whole) == without_token_attrs(doc)
+    assert only_token_attrs_differ(doc, whole)
 
 
 # --- foreign content (SVG / MathML) and what the tree builder decides -------------------------
@@ -759,7 +787,7 @@ def test_foreign_documents_any_chunking_and_no_token_outside_a_script(
     sizes = data.draw(splits(doc))
     whole = rewrite(doc)
     assert streamed(doc, sizes) == whole
-    assert without_token_attrs(whole) == without_token_attrs(doc)
+    assert only_token_attrs_differ(doc, whole)
     _oracle_allows(whole)
 
 
@@ -877,3 +905,14 @@ def test_the_python_scanner_stops_at_every_name_of_the_table() -> None:
     for name in tags.HTML_STOPS:
         doc = b"<p>a</p><" + name.upper() + b" x=1>"
         assert tokenizer._scan_data_pattern(doc, 0) == len(b"<p>a</p>"), name
+
+
+def test_token_shaped_text_next_to_a_stamped_tag_is_not_a_change() -> None:
+    # Found by the fuzzer: the text's unquoted "value" runs into the tag that gets the stamp.
+    doc = b"re data-identity-token=qio.app<SCRIPT/wi" + W + b".fs"
+    out = rewrite(doc)
+    assert out.count(STAMP) == 1
+    assert only_token_attrs_differ(doc, out)
+    assert not only_token_attrs_differ(doc, out.replace(b"qio.app", b"qio.ap"))
+    assert not only_token_attrs_differ(doc, out + b"x")
+    assert only_token_attrs_differ(doc + b'<p data-identity-token="old">', out + b"<p>")

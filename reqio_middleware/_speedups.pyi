@@ -18,3 +18,6 @@ def scan_foreign(
     closed_room: int,
     /,
 ) -> tuple[int, int, tuple[bytes, ...], int, bool, tuple[bytes, ...]]: ...
+def scan_point(
+    buf: bytes, pos: int, end: int, room: int, flags: int, closed: tuple[bytes, ...], /
+) -> tuple[int, tuple[bytes, ...], int, bool]: ...

@@ -153,6 +153,37 @@ class Tree:
         self._ambiguous = ambiguous and bool(self._stack)
         self._closed_names.update(added)
 
+    # --- runs over HTML inside an integration point (tokenizer._scan_point) ----------------
+
+    def point_state(self) -> tuple[int, int, tuple[bytes, ...]] | None:
+        """What a run over HTML content inside an integration point starts from: the room
+        left on the stack, its flags, and (the model being ambiguous) the remembered names.
+        None where the current node is neither an HTML element nor an integration point."""
+        if self.unsure is not None or self.in_select or not self._stack:
+            return None
+        top = self._stack[-1]
+        if top.ns == HTML:
+            flags = 0
+        elif top.kind != PLAIN:
+            flags = tokenizer.POINT_TEXT
+        else:
+            return None
+        if not self._ambiguous:
+            return MAX_DEPTH - len(self._stack), flags, ()
+        closed = tuple(self._closed_names)
+        return MAX_DEPTH - len(self._stack), flags | tokenizer.RUN_AMBIGUOUS, closed
+
+    def point_result(self, pushed: tuple[bytes, ...], touched: int, base: bool) -> None:
+        """Apply what such a run did: it left the HTML elements ``pushed`` open (bit i of
+        ``touched`` set: ``pushed[i]`` saw a start tag), and touched the node it started in
+        if ``base``. The elements it closed are remembered already, if at all."""
+        if base:
+            self._stack[-1].touched = True
+        for i, name in enumerate(pushed):
+            node = _Node(HTML, name, PLAIN)
+            node.touched = bool(touched >> i & 1)
+            self._stack.append(node)
+
     def give_up(self, why: str) -> None:
         if self.unsure is None:
             self.unsure = _UNSURE.format(why)

@@ -529,7 +529,7 @@ class HTMLRewriter:
         summary (tokenizer ``_scan_foreign``), and apply that summary; where it stopped."""
         state = self._tree.run_state()
         if state is None:
-            return pos
+            return self._point_run(buf, pos, end)
         opened, flags, room, closed, closed_room = state
         stop, kept, pushed, top, ambiguous, added = tokenizer._scan_foreign(
             buf, pos, end, opened, flags, room, closed, closed_room
@@ -539,6 +539,18 @@ class HTMLRewriter:
         same = ambiguous == bool(flags & tokenizer.RUN_AMBIGUOUS) or not (opened or pushed)
         if pushed or added or kept != len(opened) or not same:
             self._tree.run_result(len(opened), kept, pushed, top, ambiguous, added)
+        return stop
+
+    def _point_run(self, buf: bytes, pos: int, end: int) -> int:
+        """Run over HTML inside an integration point from ``pos`` (tokenizer ``_scan_point``),
+        where the tree model is at one; apply what it did, and say where it stopped."""
+        state = self._tree.point_state()
+        if state is None:
+            return pos
+        room, flags, closed = state
+        stop, pushed, touched, base = tokenizer._scan_point(buf, pos, end, room, flags, closed)
+        if stop != pos:
+            self._tree.point_result(pushed, touched, base)
         return stop
 
     def _hold_tag(self, buf: bytes, lt: int, name_end: int, kind: int) -> None:

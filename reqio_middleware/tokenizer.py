@@ -5,8 +5,9 @@ a run of states, over a buffer: the data state in bulk (``_scan_data``; ``_scan_
 also passes over copies of a tag already stamped), the attribute states of one tag
 (``_tag_end``; ``_tag_states``, resumable for a tag cut by a chunk boundary), script data and
 its escaped states (``_script_states``, resumable), the whole-document candidate search
-(``_last_candidate``), and the runs over foreign content and ``<select>`` content that the
-tree model needs only in summary (``_scan_foreign``, ``_scan_select``). Each has a pure-Python
+(``_last_candidate``), and the runs over foreign content, HTML inside its integration points
+and ``<select>`` content that the tree model needs only in summary (``_scan_foreign``,
+``_scan_point``, ``_scan_select``). Each has a pure-Python
 twin, its ``NAME_pattern``, written as regular expressions; the C versions in ``_speedups.c``
 are used when the extension was built (:data:`SCANNER`). Tests swap the twins in to check that
 both give the same bytes. The tag names every state acts on come from :mod:`.tags`.
@@ -367,6 +368,7 @@ _ACCELERATED = (
     "_script_states",
     "_scan_select",
     "_scan_foreign",
+    "_scan_point",
 )
 
 _SPECIAL_OPEN = re.compile(b"<(" + _SPECIAL + b")")
@@ -727,13 +729,7 @@ def _run_bang(run: _Run, buf: bytes, pos: int, end: int) -> int:
     if end - pos < 9:
         return -1  # '<!--' or '<![CDATA[' cannot be told yet
     if buf.startswith(b"--", pos + 2):
-        after = buf[pos + 4 : pos + 6]
-        if after[:1] == b">":
-            return pos + 5
-        if after == b"->":
-            return pos + 6
-        m = _COMMENT_END.search(buf, pos + 4, end)
-        return -1 if m is None else m.end()
+        return _comment_after(buf, pos, end)
     if not buf.startswith(b"[CDATA[", pos + 2):
         return _after_gt(buf, pos + 2, end)
     if run.top != RUN_PLAIN or run.ambiguous:
@@ -742,9 +738,225 @@ def _run_bang(run: _Run, buf: bytes, pos: int, end: int) -> int:
     return -1 if close == -1 else close + 3
 
 
+def _comment_after(buf: bytes, pos: int, end: int) -> int:
+    """After the comment that '<!--' at ``pos`` opens ('<!-->' and '<!--->' end at once), or -1
+    when ``buf[:end]`` ends first (``end - pos`` is at least 9)."""
+    after = buf[pos + 4 : pos + 6]
+    if after[:1] == b">":
+        return pos + 5
+    if after == b"->":
+        return pos + 6
+    m = _COMMENT_END.search(buf, pos + 4, end)
+    return -1 if m is None else m.end()
+
+
 def _after_gt(buf: bytes, pos: int, end: int) -> int:
     gt = buf.find(b">", pos, end)
     return -1 if gt == -1 else gt + 1
+
+
+#: The flags of _scan_point: text touches the element the run starts in (an integration
+#: point, not an HTML element); the tree model is ambiguous (RUN_AMBIGUOUS, as above).
+POINT_TEXT = 1
+#: _scan_point's result: (pos, pushed, touched, base), see below.
+PointRun = tuple[int, tuple[bytes, ...], int, bool]
+
+
+def _point_atoms(quiet: bool) -> bytes:
+    """What leaves the model as it is inside an integration point, as alternatives that split a
+    string one way only (see _inert_atoms): comments and bogus comments, and unless ``quiet``
+    text too (which may touch the current node)."""
+    text = rb"[^<]+(?![^<])|<+(?=[^a-zA-Z!/?<])|<+(?=<(?:[a-zA-Z!/?]|(?![\s\S])))|"
+    return _pattern(
+        (b"" if quiet else text) + rb"</>"
+        rb"|</(?=[^a-zA-Z>])[^>]*>"
+        rb"|<\?[^>]*>"
+        rb"|<!(?=[\s\S]{7})(?:--(?:>|->|(?![>]|->)(?:(?!--!?>)[\s\S])*--!?>)|(?!--|\[CDATA\[)[^>]*>)"
+    )
+
+
+_POINT_OPENS = tags.HTML_VOID | tags.POINT_RUN_STOPS | tags.POINT_RAW
+#: A raw text or RCDATA element, whole: its start tag, text with no end tag of its name, and
+#: that end tag.
+_POINT_RAW_ELEMENTS = b"".join(
+    _pattern(
+        rb"|<(?i:{NAME})(?=[WS/>]){REST}[^<]*(?:<(?!/(?i:{NAME})[WS/>])[^<]*)*"
+        rb"</(?i:{NAME})(?=[WS/>]){END}",
+        NAME=name,
+        REST=_TAG_REST_COMMON,
+        END=_TAG_REST,
+    )
+    for name in sorted(tags.POINT_RAW)
+)
+
+
+_POINT_VOID = (
+    _pattern(
+        rb"|<{VOID}{REST}",
+        VOID=_names_fast(tags.HTML_VOID - tags.POINT_RUN_STOPS),
+        REST=_TAG_REST_COMMON,
+    )
+    + _POINT_RAW_ELEMENTS
+)
+
+
+def _point_elements() -> bytes:
+    """The atoms, void elements, and whole elements up to _NEST deep made of them: what the
+    pattern twin passes over at once. Their names are neither stops nor (for whole ones)
+    void: those the tag-by-tag steps take."""
+    atoms = _point_atoms(False) + _POINT_VOID
+    atom = atoms
+    for level in range(1, _NEST + 1):
+        atom = _pattern(
+            rb"<(?P<e{L}>(?!{OPENS}){NAME}){REST}(?:{ATOM})*</(?i:(?P=e{L}))[WS]*>|{ATOMS}",
+            L=b"%d" % level,
+            OPENS=_names_fast(_POINT_OPENS),
+            NAME=_RUN_ELEMENT_NAME,
+            REST=_TAG_REST_COMMON,
+            ATOM=atom,
+            ATOMS=atoms,
+        )
+    return atom
+
+
+_POINT_QUIET = re.compile(b"(?:" + _point_atoms(True) + b")*")
+_POINT_TEXT = re.compile(b"(?:" + _point_atoms(False) + b")*")
+_POINT_FLAT = re.compile(b"(?:" + _point_atoms(False) + _POINT_VOID + b")*")
+_POINT_BULK = re.compile(b"(?:" + _point_elements() + b")*")
+
+
+def _scan_point_pattern(
+    buf: bytes, pos: int, end: int, room: int, flags: int, closed: tuple[bytes, ...]
+) -> PointRun:
+    """The run over HTML content from ``pos`` in ``buf[:end]`` where the current node is an
+    HTML integration point, a MathML text integration point or an HTML element opened inside
+    one, and what it did to the tree model: ``(pos, pushed, touched, base)``.
+
+    HTML rules apply there: a start tag opens an HTML element (an HTML_VOID one opens none)
+    and touches the current node, as text does an integration point (``flags`` has
+    POINT_TEXT); an end tag closes the current element. The run stops at start tags in
+    tags.POINT_RUN_STOPS, at an end tag that names another element or the node the run
+    started in, or (the model being ambiguous, RUN_AMBIGUOUS) a name not in ``closed``, at
+    CDATA, and where ``buf[:end]`` cuts a token short. ``pushed`` are the elements it left
+    open, at most ``room``; bit i of ``touched`` says ``pushed[i]`` saw a start tag, and
+    ``base`` that the node it started in was touched.
+    """
+    run = _Point(room, bool(flags & POINT_TEXT), closed if flags & RUN_AMBIGUOUS else None)
+    while pos < end:
+        # Whole elements must fit on the stack, and would pop names the model has not seen
+        # while it is ambiguous.
+        whole = run.closed is None and room - len(run.stack) >= _NEST
+        stop = (_POINT_BULK if whole else _POINT_FLAT).match(buf, pos, end).end()  # type: ignore[union-attr]
+        if _POINT_TEXT.match(buf, pos, end).end() < stop:  # type: ignore[union-attr]
+            run.touch()  # a start tag at the current node: the first thing not text
+        elif _POINT_QUIET.match(buf, pos, end).end() < stop:  # type: ignore[union-attr]
+            run.text()
+        pos = stop
+        if pos >= end:
+            break
+        at = _point_token(run, buf, pos, end)
+        if at < 0:
+            break
+        pos = at
+    bits = sum(1 << i for i, t in enumerate(run.touched) if t)
+    return pos, tuple(run.stack), bits, run.base
+
+
+class _Point:
+    """The elements a run over HTML inside an integration point opened (see _scan_point)."""
+
+    __slots__ = ("base", "closed", "room", "stack", "text_touches", "touched")
+
+    def __init__(self, room: int, text_touches: bool, closed: tuple[bytes, ...] | None):
+        self.stack: list[bytes] = []
+        self.touched: list[bool] = []
+        self.base = False
+        self.room = room
+        self.text_touches = text_touches
+        self.closed = closed
+
+    def touch(self) -> None:
+        if self.stack:
+            self.touched[-1] = True
+        else:
+            self.base = True
+
+    def text(self) -> None:
+        if not self.stack and self.text_touches:
+            self.base = True
+
+
+def _point_token(run: _Point, buf: bytes, pos: int, end: int) -> int:
+    """One token at ``buf[pos]`` (a '<'): the position after it, or -1 to stop."""
+    if pos + 1 >= end:
+        return -1
+    c = buf[pos + 1]
+    if _is_alpha(c):
+        return _point_start(run, buf, pos, end)
+    if c == 0x2F:  # '/'
+        if pos + 2 >= end:
+            return -1
+        if buf[pos + 2] == 0x3E:
+            return pos + 3
+        if _is_alpha(buf[pos + 2]):
+            return _point_end(run, buf, pos, end)
+        return _after_gt(buf, pos + 2, end)
+    if c == 0x21:  # '!'
+        if end - pos < 9 or buf.startswith(b"[CDATA[", pos + 2):
+            return -1  # '<!--' or '<![CDATA[' cannot be told yet; CDATA is the model's
+        if buf.startswith(b"--", pos + 2):
+            return _comment_after(buf, pos, end)
+        return _after_gt(buf, pos + 2, end)
+    if c == 0x3F:  # '?'
+        return _after_gt(buf, pos + 2, end)
+    run.text()  # a '<' that starts nothing is text
+    return pos + 1
+
+
+def _point_start(run: _Point, buf: bytes, pos: int, end: int) -> int:
+    name_end = _RUN_TAG_NAME.match(buf, pos + 1, end).end()  # type: ignore[union-attr]
+    name = buf[pos + 1 : name_end].lower()
+    if name_end >= end or len(name) > _RUN_NAME_MAX or name in tags.POINT_RUN_STOPS:
+        return -1
+    m = _TAG_END.match(buf, name_end, end)
+    if m is not None and name in tags.POINT_RAW:
+        after = _raw_text_after(buf, m.end(), end, name)
+        if after != -1:
+            run.touch()
+        return after
+    opens = name not in tags.HTML_VOID
+    if m is None or (opens and len(run.stack) >= run.room):
+        return -1
+    run.touch()
+    if opens:
+        run.stack.append(name)
+        run.touched.append(False)
+    return m.end()
+
+
+def _raw_text_after(buf: bytes, pos: int, end: int, name: bytes) -> int:
+    """After the end tag of the raw text or RCDATA from ``pos``, or -1 if ``buf[:end]`` ends
+    first."""
+    m = _RAW_END[name].search(buf, pos, end)
+    if m is None:
+        return -1
+    after = _TAG_END.match(buf, m.start() + 2 + len(name), end)
+    return -1 if after is None else after.end()
+
+
+def _point_end(run: _Point, buf: bytes, pos: int, end: int) -> int:
+    name_end = _RUN_TAG_NAME.match(buf, pos + 2, end).end()  # type: ignore[union-attr]
+    name = buf[pos + 2 : name_end].lower()
+    if name_end >= end or len(name) > _RUN_NAME_MAX or run.stack[-1:] != [name]:
+        return -1
+    if run.closed is not None and name not in run.closed:
+        return -1  # the model remembers every name it pops while ambiguous
+    m = _TAG_END.match(buf, name_end, end)
+    if m is None:
+        return -1
+    run.stack.pop()
+    run.touched.pop()
+    return m.end()
 
 
 # The functions the scanner calls, through this module (so tests can swap the twins in).
@@ -757,6 +969,7 @@ _last_candidate: Callable[[bytes, int, bytes], int] = _last_candidate_pattern
 _tag_states: Callable[[bytes, int, int], int] = _tag_states_pattern
 _scan_select: Callable[[bytes, int, int], int] = _scan_select_pattern
 _scan_foreign: Callable[..., ForeignRun] = _scan_foreign_pattern
+_scan_point: Callable[..., PointRun] = _scan_point_pattern
 _MISSING_C: ImportError | None = None
 try:  # the same states in C (reqio_middleware/_speedups.c), built when a compiler was there
     from . import _speedups
@@ -771,6 +984,7 @@ else:
     _tag_states = _speedups.tag_states
     _scan_select = _speedups.scan_select
     _scan_foreign = _speedups.scan_foreign
+    _scan_point = _speedups.scan_point
 
 #: Which scanner this install runs: "C" (the extension was built) or "Python" (the same
 #: states as regular expressions, several times slower); for ``reqio-middleware doctor``.

@@ -105,8 +105,35 @@ PIECES = [
     b"<svg><g><g><desc></desc>",
     b"</g></g></svg>",
     b"<svg><![CDATA[x]]></svg>",
+    # HTML inside integration points
+    b"<span class=a>",
+    b"</span>",
+    b"</SPAN >",
+    b"</div>",
+    b"<div/>",
+    b"<img src=x>",
+    b"<image>",
+    b"</br>",
+    b"<input/>",
+    b"<a href=/x>",
+    b"</a>",
+    b"<mglyph>",
+    b"<template>",
+    b"<svg><foreignObject><div>",
+    b"</div></foreignObject></svg>",
+    b"<svg><desc><p>x</p>",
+    b"<math><mtext><b>x</b>",
+    b"<div>x</div>",
+    b"<i><b>x</b></i>",
+    b"<div><!-- c --></div>",
+    b"<xmp>a<b></xmp>",
+    b"<textarea>",
+    b"</textarea>",
+    b"</STYLE x='>'>",
+    b"<noscript>",
 ]
 NAMES = [b"svg", b"math", b"g", b"mrow", b"title", b"mi", b"path", b"x" * 70]
+HTML_NAMES = [b"div", b"span", b"p", b"b", b"i", b"a", b"x" * 70]
 
 documents = st.lists(st.sampled_from(PIECES) | st.binary(max_size=4), max_size=40).map(b"".join)
 
@@ -132,6 +159,23 @@ def test_c_foreign_run_equals_the_pattern(args: tuple) -> None:  # type: ignore[
     assert speedups.scan_foreign(*args) == tokenizer._scan_foreign_pattern(*args)
 
 
+@st.composite
+def point_args(draw: st.DrawFn) -> tuple[bytes, int, int, int, int, tuple[bytes, ...]]:
+    doc = draw(documents)
+    pos = draw(st.integers(min_value=0, max_value=len(doc)))
+    end = draw(st.integers(min_value=pos, max_value=len(doc)))
+    room = draw(st.integers(min_value=0, max_value=6))
+    flags = draw(st.integers(min_value=0, max_value=3))
+    closed = tuple(draw(st.sets(st.sampled_from(HTML_NAMES), max_size=4)))
+    return doc, pos, end, room, flags, closed
+
+
+@settings(max_examples=3000)
+@given(point_args())
+def test_c_point_run_equals_the_pattern(args: tuple) -> None:  # type: ignore[type-arg]
+    assert speedups.scan_point(*args) == tokenizer._scan_point_pattern(*args)
+
+
 @settings(max_examples=2000)
 @given(documents, st.integers(min_value=0, max_value=400), st.integers(min_value=0, max_value=400))
 def test_c_select_run_equals_the_pattern(doc: bytes, at: int, to: int) -> None:
@@ -148,6 +192,8 @@ def test_portable_build_runs_equal_the_patterns(
 ) -> None:
     assert portable.scan_foreign(*args) == tokenizer._scan_foreign_pattern(*args)
     doc, pos, end = args[:3]
+    point = (doc, pos, end, args[5], args[4], tuple(n for n in args[6] if n in HTML_NAMES))
+    assert portable.scan_point(*point) == tokenizer._scan_point_pattern(*point)
     assert portable.scan_select(doc, pos, end) == tokenizer._scan_select_pattern(doc, pos, end)
 
 
@@ -176,7 +222,35 @@ def test_a_run_passes_whole_icons_and_reports_what_stays_open() -> None:
         assert scan(doc, 0, len(doc), (b"svg",), 0, 63, (), 64)[:3] == (7, 1, ())
 
 
+def test_a_point_run_passes_html_and_reports_what_stays_open() -> None:
+    for scan in (speedups.scan_point, tokenizer._scan_point_pattern):
+        doc = b"<div>x</div><p><br><b>y</b>"
+        # the div and p open and close under the point, which text touches; p stays open
+        # and saw start tags (br, b)
+        assert scan(doc, 0, len(doc), 64, tokenizer.POINT_TEXT, ()) == (len(doc), (b"p",), 1, True)
+        # an HTML element as the current node: text does not touch it; its end tag is the
+        # tree model's
+        assert scan(b"x</div>", 0, 7, 64, 0, ()) == (1, (), 0, False)
+        # stops: tokenizer switches, foreign content, a mismatched end tag, CDATA, no room
+        for stop in (b"<style>", b"<svg>", b"<i></b>", b"<![CDATA[x]]>", b"<table>"):
+            assert scan(b"<b></b>" + stop, 0, 7 + len(stop), 64, 0, ())[0] == 7 + (
+                3 if stop == b"<i></b>" else 0
+            )
+        assert scan(b"<b><i>", 0, 6, 1, 0, ()) == (3, (b"b",), 0, True)
+        # while the model is ambiguous only remembered names close
+        assert scan(b"<b></b><i></i>", 0, 14, 64, tokenizer.RUN_AMBIGUOUS, (b"b",))[:2] == (
+            10,
+            (b"i",),
+        )
+
+
 def test_bad_arguments_raise() -> None:
+    with pytest.raises(ValueError):
+        speedups.scan_point(b"<b>", 0, 9, 64, 0, ())
+    with pytest.raises(ValueError):
+        speedups.scan_point(b"<b>", 0, 3, 64, 4, ())
+    with pytest.raises(TypeError):
+        speedups.scan_point(b"<b>", 0, 3, 64, 0, ("b",))
     with pytest.raises(ValueError):
         speedups.scan_foreign(b"<svg>", 0, 9, (), 0, 64, (), 64)
     with pytest.raises(ValueError):
@@ -196,6 +270,10 @@ def _no_foreign_run(
     buf: bytes, pos: int, end: int, opened: tuple[bytes, ...], flags: int, *rest: object
 ) -> tokenizer.ForeignRun:
     return pos, len(opened), (), tokenizer.RUN_PLAIN, bool(flags & tokenizer.RUN_AMBIGUOUS), ()
+
+
+def _no_point_run(buf: bytes, pos: int, *rest: object) -> tokenizer.PointRun:
+    return pos, (), 0, False
 
 
 def _tree(tree: foreign.Tree) -> object:
@@ -220,12 +298,17 @@ def test_runs_change_nothing_the_tree_model_decides(doc: bytes, sizes: list[int]
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(tokenizer, "_scan_foreign", tokenizer._scan_foreign_pattern)
         patch.setattr(tokenizer, "_scan_select", tokenizer._scan_select_pattern)
+        patch.setattr(tokenizer, "_scan_point", tokenizer._scan_point_pattern)
         assert list(_read(doc, sizes)) == with_c
-    with pytest.MonkeyPatch.context() as patch:
-        # (a select's run is not compared so: it passes over end tags of any length, which
-        # the model gives up on tag by tag, as it always did)
-        patch.setattr(tokenizer, "_scan_foreign", _no_foreign_run)
-        assert list(_read(doc, sizes)) == with_c
+    # (a select's run is not compared so: it passes over end tags of any length, which
+    # the model gives up on tag by tag, as it always did)
+    for off in (["_scan_foreign"], ["_scan_point"], ["_scan_foreign", "_scan_point"]):
+        with pytest.MonkeyPatch.context() as patch:
+            for name in off:
+                patch.setattr(
+                    tokenizer, name, {"_scan_foreign": _no_foreign_run}.get(name, _no_point_run)
+                )
+            assert list(_read(doc, sizes)) == with_c, off
 
 
 def test_the_scanner_uses_the_runs() -> None:

@@ -109,7 +109,7 @@ class Tree:
             return None
         if not self._stack:
             closed = tuple(self._closed_names)
-            return (), 0, MAX_DEPTH, closed, MAX_DEPTH - len(closed)
+            return (), tokenizer.RUN_WHOLE, MAX_DEPTH, closed, MAX_DEPTH - len(closed)
         opened: list[bytes] = []
         for node in reversed(self._stack):
             if node.ns == HTML or node.kind != PLAIN or node.touched:
@@ -121,6 +121,7 @@ class Tree:
             return None
         flags = tokenizer.RUN_MATH if self._stack[-1].ns == MATHML else 0
         flags |= tokenizer.RUN_AMBIGUOUS if self._ambiguous else 0
+        flags |= tokenizer.RUN_WHOLE if len(opened) == len(self._stack) else 0
         closed = tuple(self._closed_names)
         return (
             tuple(reversed(opened)),
@@ -138,13 +139,16 @@ class Tree:
         top: int,
         ambiguous: bool,
         added: tuple[bytes, ...],
+        html: tuple[bytes, ...] = (),
+        html_touched: int = 0,
     ) -> None:
         """Apply what a run did: ``kept`` of the ``n_open`` elements it started with are still
         open, ``pushed`` are open above them (the top one an integration point holding text
-        or not, as ``top`` says); the ambiguous flag, and the names remembered since."""
+        or not, as ``top`` says), and the HTML elements ``html`` above that point (see
+        point_result); the ambiguous flag, and the names remembered since."""
+        del self._stack[len(self._stack) - n_open + kept :]
         root = SVG if pushed[:1] == (tags.SVG,) else MATHML  # pushed from HTML content
         ns = self._stack[-1].ns if self._stack else root
-        del self._stack[len(self._stack) - n_open + kept :]
         self._stack.extend(_Node(ns, name, PLAIN) for name in pushed)
         if pushed and top != tokenizer.RUN_PLAIN:
             node = self._stack[-1]
@@ -152,6 +156,8 @@ class Tree:
             node.touched = top == tokenizer.RUN_TOUCHED
         self._ambiguous = ambiguous and bool(self._stack)
         self._closed_names.update(added)
+        if html:
+            self.point_result(html, html_touched, False)
 
     # --- runs over HTML inside an integration point (tokenizer._scan_point) ----------------
 

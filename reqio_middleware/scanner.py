@@ -531,14 +531,14 @@ class HTMLRewriter:
         if state is None:
             return self._point_run(buf, pos, end)
         opened, flags, room, closed, closed_room = state
-        stop, kept, pushed, top, ambiguous, added = tokenizer._scan_foreign(
+        stop, kept, pushed, top, ambiguous, added, html, touched = tokenizer._scan_foreign(
             buf, pos, end, opened, flags, room, closed, closed_room
         )
         # Nothing changed when the run did not touch the stack (or left it empty, as it found
         # it: ambiguity ends with the element that was open), the flag or the names.
         same = ambiguous == bool(flags & tokenizer.RUN_AMBIGUOUS) or not (opened or pushed)
         if pushed or added or kept != len(opened) or not same:
-            self._tree.run_result(len(opened), kept, pushed, top, ambiguous, added)
+            self._tree.run_result(len(opened), kept, pushed, top, ambiguous, added, html, touched)
         return stop
 
     def _point_run(self, buf: bytes, pos: int, end: int) -> int:

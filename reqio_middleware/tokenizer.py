@@ -256,15 +256,19 @@ _RUN_END_NAMES = re.compile(_pattern(rb"</([a-zA-Z][^WS/>]*)"))
 _RUN_START = _compile(_pattern(rb"<([a-zA-Z][^WS/>]*)(?![^WS/>]){ATTRS}(/?)>", ATTRS=_RUN_ATTRS))
 _RUN_END = _compile(_pattern(rb"</([a-zA-Z][^WS/>]*)(?![^WS/>]){REST}", REST=_TAG_REST))
 #: The flags of _scan_foreign: the open elements are MathML (else SVG); the tree model is
-#: ambiguous (see foreign.py).
-RUN_MATH, RUN_AMBIGUOUS = 1, 2
+#: ambiguous (see foreign.py); they are the model's whole stack (so that, once the run has
+#: closed them, it is in HTML content).
+RUN_MATH, RUN_AMBIGUOUS, RUN_WHOLE = 1, 2, 4
 #: What the top pushed element is: ordinary, an integration point, one that holds text.
 RUN_PLAIN, RUN_POINT, RUN_TOUCHED = range(3)
 #: The C version holds at most this many open elements and closed names from the caller.
 _RUN_HALF_CAP = 64
 
-#: _scan_foreign's result: (pos, kept, pushed, top, ambiguous, added), see below.
-ForeignRun = tuple[int, int, tuple[bytes, ...], int, bool, tuple[bytes, ...]]
+#: _scan_foreign's result: (pos, kept, pushed, top, ambiguous, added, html, html_touched),
+#: see below.
+ForeignRun = tuple[
+    int, int, tuple[bytes, ...], int, bool, tuple[bytes, ...], tuple[bytes, ...], int
+]
 
 
 def _scan_data_pattern(buf: bytes, pos: int, path: bytes = b"") -> int:
@@ -384,6 +388,12 @@ _SCRIPT_DOUBLE = re.compile(b"-->|" + _END_SCRIPT, re.IGNORECASE)
 SCRIPT_NORMAL, SCRIPT_ESCAPED, SCRIPT_DOUBLE = range(3)
 SCRIPT_END = -1
 _SCRIPT_STATES = (_SCRIPT_DATA, _SCRIPT_ESCAPED, _SCRIPT_DOUBLE)
+_RAW_OPEN = re.compile(
+    b"<("
+    + b"|".join(sorted((tags.RAWTEXT | tags.RCDATA) - tags.NOTED))
+    + _pattern(rb")(?=[WS/>])"),
+    re.IGNORECASE,
+)
 _RAW_END = {
     name: re.compile(_pattern(rb"</{NAME}[WS/>]", NAME=name), re.IGNORECASE)
     for name in sorted(tags.RAWTEXT | tags.RCDATA | {tags.SCRIPT})
@@ -514,6 +524,8 @@ class _Run:
         "added",
         "ambiguous",
         "closed",
+        "html",
+        "html_touched",
         "kept",
         "math",
         "max_closed",
@@ -521,6 +533,7 @@ class _Run:
         "nested_from",
         "stack",
         "top",
+        "whole",
     )
 
     def __init__(
@@ -534,10 +547,15 @@ class _Run:
         self.top = RUN_PLAIN
         self.ambiguous = bool(flags & RUN_AMBIGUOUS)
         self.math = bool(flags & RUN_MATH)
+        self.whole = bool(flags & RUN_WHOLE)
         self.closed = set(closed)
         self.max_closed = len(closed) + min(left, _RUN_HALF_CAP)
         self.added: list[bytes] = []
         self.nested_from = 0  # whole elements are not tried before this (see inert)
+        #: HTML elements left open at the integration point on top (the run ends then), and
+        #: which of them saw a start tag (see _scan_point_pattern).
+        self.html: tuple[bytes, ...] = ()
+        self.html_touched = 0
 
     def inert(self, buf: bytes, pos: int, end: int) -> int:
         """After what, from ``pos``, leaves the model as it is (the top is ordinary): atoms
@@ -606,10 +624,23 @@ class _Run:
         self.top = RUN_PLAIN
         return True
 
+    def point(self, buf: bytes, pos: int, end: int) -> int:
+        """HTML content at the integration point on top: the point run from ``pos``, with the
+        model's room and remembered names; where it stopped, or -1 at once."""
+        flags = POINT_TEXT | (RUN_AMBIGUOUS if self.ambiguous else 0)
+        room = self.max_depth - len(self.stack)
+        stop, self.html, self.html_touched, base = _scan_point_pattern(
+            buf, pos, end, room, flags, tuple(self.closed)
+        )
+        if base:
+            self.top = RUN_TOUCHED
+        return -1 if stop == pos else stop
+
     def result(self, pos: int) -> ForeignRun:
         pushed = tuple(self.stack[self.kept :])
         top = self.top if pushed else RUN_PLAIN
-        return pos, self.kept, pushed, top, self.ambiguous, tuple(self.added)
+        added = tuple(self.added)
+        return pos, self.kept, pushed, top, self.ambiguous, added, self.html, self.html_touched
 
 
 def _scan_foreign_pattern(
@@ -623,19 +654,24 @@ def _scan_foreign_pattern(
     closed_room: int,
 ) -> ForeignRun:
     """The run over foreign content from ``pos`` in ``buf[:end]``, and what it did to the tree
-    model: ``(pos, kept, pushed, top, ambiguous, added)``.
+    model: ``(pos, kept, pushed, top, ambiguous, added, html, html_touched)``.
 
     ``opened`` are the open ordinary SVG/MathML elements at the top of the model's stack (none:
     ``pos`` is at the ``<svg``/``<math`` that opens foreign content in HTML content); ``room``
     how many more the stack may hold; ``closed`` the names the model remembers, and how many
     more it may (``closed_room``). The run takes ordinary elements (pushed and popped), SVG
-    HTML integration points and MathML text integration points holding only text (``top``
-    says whether one is open and has text; closing one with text makes the model ambiguous),
-    and whatever leaves the model as it is. It stops at anything else, at a start tag not in
-    the common attribute form, at a name longer than 64 bytes, and as soon as the stack is
-    empty. ``kept`` of ``opened`` are still open, with ``pushed`` above them; ``added`` are
-    the newly remembered names. A tag is taken only if it ends before ``end``: callers keep
-    ``end - pos`` within the longest tag the scanner holds.
+    HTML integration points and MathML text integration points (``top`` says whether one is
+    open and holds text or markup; closing one that does makes the model ambiguous), the HTML
+    content at such a point as _scan_point_pattern reads it, and whatever leaves the model as
+    it is. It stops once ``opened`` and all it pushed are closed, or (``flags`` has RUN_WHOLE:
+    they were the model's whole stack) goes on over HTML content as far as the data state's
+    run (_scan_data_pattern) does, and into the next ``<svg>`` or ``<math>``. It stops at
+    anything else, at a start tag not in the common attribute form, at a name longer than 64
+    bytes, and where HTML elements are left open at a point (``html``, with ``html_touched``
+    as _scan_point_pattern's ``touched``).
+    ``kept`` of ``opened`` are still open, with ``pushed`` above them; ``added`` are the newly
+    remembered names. A tag is taken only if it ends before ``end``: callers keep ``end - pos``
+    within the longest tag the scanner holds.
     """
     run = _Run(opened, flags, room, closed, closed_room)
     stack = run.stack
@@ -648,9 +684,32 @@ def _scan_foreign_pattern(
         if at < 0:
             break
         pos = at
-        if not stack:
+        if run.html:
             break
+        if not stack and not run.whole:
+            break
+        if not stack:  # HTML content again, as far as the data state runs
+            run.ambiguous = False
+            pos = _html_run(buf, pos, end)
     return run.result(pos)
+
+
+def _html_run(buf: bytes, pos: int, end: int) -> int:
+    """The data state's run from ``pos`` in ``buf[:end]`` as the C version runs it with no
+    widget path: _scan_data_pattern's, and comments and raw text elements whole."""
+    while True:
+        pos = _BULK.match(buf, pos, end).end()  # type: ignore[union-attr]
+        if buf.startswith(b"<!--", pos, end):
+            after = -1 if end - pos < 6 else _comment_after(buf, pos, end)
+        elif (raw := _RAW_OPEN.match(buf, pos, end)) is not None:
+            tag = _TAG_END.match(buf, raw.end(), end)
+            close = None if tag is None else _RAW_END[raw[1].lower()].search(buf, tag.end(), end)
+            after = -1 if close is None else close.start()  # its end tag is read next
+        else:
+            return pos
+        if after == -1:
+            return pos
+        pos = after
 
 
 def _run_token(run: _Run, buf: bytes, pos: int, end: int) -> int:
@@ -687,8 +746,10 @@ def _run_token(run: _Run, buf: bytes, pos: int, end: int) -> int:
 
 
 def _run_start(run: _Run, buf: bytes, pos: int, end: int) -> int:
+    if run.top != RUN_PLAIN:
+        return run.point(buf, pos, end)
     m = _RUN_START.match(buf, pos, end)
-    if m is None or run.top != RUN_PLAIN:
+    if m is None:
         return -1
     name = m.group(1).lower()
     if len(name) > _RUN_NAME_MAX:

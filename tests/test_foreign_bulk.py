@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from types import ModuleType
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from test_speedups import portable  # noqa: F401 - the fixture: the REQIO_PORTABLE build
 
@@ -146,7 +146,7 @@ def run_args(
     pos = draw(st.integers(min_value=0, max_value=len(doc)))
     end = draw(st.integers(min_value=pos, max_value=len(doc)))
     opened = tuple(draw(st.lists(st.sampled_from(NAMES[:-1]), max_size=5)))
-    flags = draw(st.integers(min_value=0, max_value=3))
+    flags = draw(st.integers(min_value=0, max_value=7))
     room = draw(st.integers(min_value=0, max_value=6))
     closed = tuple(draw(st.sets(st.sampled_from(NAMES), max_size=4)))
     closed_room = draw(st.integers(min_value=0, max_value=4))
@@ -192,7 +192,7 @@ def test_portable_build_runs_equal_the_patterns(
 ) -> None:
     assert portable.scan_foreign(*args) == tokenizer._scan_foreign_pattern(*args)
     doc, pos, end = args[:3]
-    point = (doc, pos, end, args[5], args[4], tuple(n for n in args[6] if n in HTML_NAMES))
+    point = (doc, pos, end, args[5], args[4] & 3, tuple(n for n in args[6] if n in HTML_NAMES))
     assert portable.scan_point(*point) == tokenizer._scan_point_pattern(*point)
     assert portable.scan_select(doc, pos, end) == tokenizer._scan_select_pattern(doc, pos, end)
 
@@ -200,13 +200,18 @@ def test_portable_build_runs_equal_the_patterns(
 def test_a_run_passes_whole_icons_and_reports_what_stays_open() -> None:
     icon = b'<svg viewBox="0 0 2 2"><g><path d="M0 0"/></g></svg>'
     for scan in (speedups.scan_foreign, tokenizer._scan_foreign_pattern):
-        assert scan(icon + b"<p>", 0, len(icon) + 3, (), 0, 64, (), 64) == (
-            len(icon),
+        # (and on over HTML content, up to a stop of the data state's run: here a script)
+        doc = icon + b"<p>" + icon + b"</p>" + WIDGET
+        assert scan(doc, 0, len(doc), (), 0, 64, (), 64)[0] == len(icon)  # not the whole stack
+        assert scan(doc, 0, len(doc), (), tokenizer.RUN_WHOLE, 64, (), 64) == (
+            len(doc) - len(WIDGET),
             0,
             (),
             0,
             False,
             (),
+            (),
+            0,
         )
         doc = b"<math><mrow><mi>x</mi><mo>"
         assert scan(doc, 0, len(doc), (), 0, 64, (), 64) == (
@@ -216,6 +221,21 @@ def test_a_run_passes_whole_icons_and_reports_what_stays_open() -> None:
             tokenizer.RUN_POINT,
             True,
             (b"mi",),
+            (),
+            0,
+        )
+        # HTML at an integration point: the run goes through it, and ends where HTML
+        # elements are left open there
+        doc = b"<svg><foreignObject><p>x</p></foreignObject><g><desc><b>y<i>"
+        assert scan(doc, 0, len(doc), (), 0, 64, (), 64) == (
+            len(doc),
+            0,
+            (b"svg", b"g", b"desc"),
+            tokenizer.RUN_TOUCHED,
+            True,
+            (b"foreignobject",),
+            (b"b", b"i"),
+            1,
         )
         # a breakout ends foreign content: the tree model must see it
         doc = b"<g></g><b>"
@@ -269,7 +289,8 @@ def test_bad_arguments_raise() -> None:
 def _no_foreign_run(
     buf: bytes, pos: int, end: int, opened: tuple[bytes, ...], flags: int, *rest: object
 ) -> tokenizer.ForeignRun:
-    return pos, len(opened), (), tokenizer.RUN_PLAIN, bool(flags & tokenizer.RUN_AMBIGUOUS), ()
+    ambiguous = bool(flags & tokenizer.RUN_AMBIGUOUS)
+    return pos, len(opened), (), tokenizer.RUN_PLAIN, ambiguous, (), (), 0
 
 
 def _no_point_run(buf: bytes, pos: int, *rest: object) -> tokenizer.PointRun:
@@ -293,6 +314,10 @@ def _read(doc: bytes, sizes: list[int]) -> Iterator[object]:
 
 @settings(max_examples=1500, suppress_health_check=[HealthCheck.too_slow])
 @given(documents, st.lists(st.integers(min_value=1, max_value=60), max_size=6))
+# a run that closes the foreign elements at the top of the stack is not in HTML content
+@example(b"<svg><foreignObject><math></math><v>", [])
+# one that closes the whole stack and opens MathML after SVG
+@example(b"<svg><g></g></svg><math><mi>", [8])
 def test_runs_change_nothing_the_tree_model_decides(doc: bytes, sizes: list[int]) -> None:
     with_c = list(_read(doc, sizes))
     with pytest.MonkeyPatch.context() as patch:
@@ -322,11 +347,14 @@ def test_the_scanner_uses_the_runs() -> None:
         return result
 
     icon = b'<svg viewBox="0 0 2 2"><path d="M0 0"/></svg>'
+    page = (icon + b"<p>x</p><!-- c -->") * 3 + b"<script>s</script>" + icon
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(tokenizer, "_scan_foreign", counting)
         rw = HTMLRewriter("tok")
-        out = rw.feed(icon * 3 + WIDGET) + rw.close()
-    assert seen == [len(icon), 2 * len(icon), 3 * len(icon)]
+        out = rw.feed(page + WIDGET) + rw.close()
+    # one run up to the script (where the data state's run stops without a widget path), one
+    # from the icon after it
+    assert seen == [page.index(b"<script>"), len(page)]
     assert rw.found == 1 and out.count(b"data-identity-token") == 1
     assert scanner._BULK_WINDOW <= scanner.MAX_TAG_BYTES
 

@@ -902,12 +902,20 @@ def _scan_point_pattern(
     open, at most ``room``; bit i of ``touched`` says ``pushed[i]`` saw a start tag, and
     ``base`` that the node it started in was touched.
     """
-    run = _Point(room, bool(flags & POINT_TEXT), closed if flags & RUN_AMBIGUOUS else None)
+    run = _Point(
+        room, bool(flags & POINT_TEXT), frozenset(closed) if flags & RUN_AMBIGUOUS else None
+    )
+    bulk_from = pos
     while pos < end:
-        # Whole elements must fit on the stack, and would pop names the model has not seen
-        # while it is ambiguous.
-        whole = run.closed is None and room - len(run.stack) >= _NEST
-        stop = (_POINT_BULK if whole else _POINT_FLAT).match(buf, pos, end).end()  # type: ignore[union-attr]
+        # Whole elements must fit on the stack and, while the model is ambiguous, close only
+        # names it remembers; where they do not, no byte is tried twice (bulk_from).
+        stop = -1
+        if room - len(run.stack) >= _NEST and pos >= bulk_from:
+            stop = _POINT_BULK.match(buf, pos, end).end()  # type: ignore[union-attr]
+            if run.closed is not None and not _ends_known(buf, pos, stop, run.closed):
+                stop, bulk_from = -1, stop
+        if stop == -1:
+            stop = _POINT_FLAT.match(buf, pos, end).end()  # type: ignore[union-attr]
         if _POINT_TEXT.match(buf, pos, end).end() < stop:  # type: ignore[union-attr]
             run.touch()  # a start tag at the current node: the first thing not text
         elif _POINT_QUIET.match(buf, pos, end).end() < stop:  # type: ignore[union-attr]
@@ -923,12 +931,17 @@ def _scan_point_pattern(
     return pos, tuple(run.stack), bits, run.base
 
 
+def _ends_known(buf: bytes, pos: int, end: int, known: frozenset[bytes]) -> bool:
+    """Whether every end tag name (and text like one) in ``buf[pos:end]`` is ``known``."""
+    return known.issuperset(name.lower() for name in _RUN_END_NAMES.findall(buf, pos, end))
+
+
 class _Point:
     """The elements a run over HTML inside an integration point opened (see _scan_point)."""
 
     __slots__ = ("base", "closed", "room", "stack", "text_touches", "touched")
 
-    def __init__(self, room: int, text_touches: bool, closed: tuple[bytes, ...] | None):
+    def __init__(self, room: int, text_touches: bool, closed: frozenset[bytes] | None):
         self.stack: list[bytes] = []
         self.touched: list[bool] = []
         self.base = False

@@ -823,66 +823,72 @@ POINT_TEXT = 1
 PointRun = tuple[int, tuple[bytes, ...], int, bool]
 
 
-def _point_atoms(quiet: bool) -> bytes:
+# What may follow '<' inside an integration point and leave the model as it is: the end of an
+# end tag-like bogus comment, a bogus comment, a comment...
+_LT_QUIET = _pattern(
+    rb"/(?:>|(?=[^a-zA-Z>])[^>]*>)|\?[^>]*>"
+    rb"|!(?=[\s\S]{7})(?:--(?:>|->|(?![>]|->)(?:(?!--!?>)[\s\S])*--!?>)|(?!--|\[CDATA\[)[^>]*>)"
+)
+# ... or nothing: the '<' (and the ones after it) is text.
+_LT_TEXT = rb"<*(?=[^a-zA-Z!/?<])|<*(?=<(?:[a-zA-Z!/?]|(?![\s\S])))"
+
+
+def _point_atoms(quiet: bool, starts: bytes = b"") -> bytes:
     """What leaves the model as it is inside an integration point, as alternatives that split a
-    string one way only (see _inert_atoms): comments and bogus comments, and unless ``quiet``
-    text too (which may touch the current node)."""
-    text = rb"[^<]+(?![^<])|<+(?=[^a-zA-Z!/?<])|<+(?=<(?:[a-zA-Z!/?]|(?![\s\S])))|"
-    return _pattern(
-        (b"" if quiet else text) + rb"</>"
-        rb"|</(?=[^a-zA-Z>])[^>]*>"
-        rb"|<\?[^>]*>"
-        rb"|<!(?=[\s\S]{7})(?:--(?:>|->|(?![>]|->)(?:(?!--!?>)[\s\S])*--!?>)|(?!--|\[CDATA\[)[^>]*>)"
-    )
+    string one way only (see _inert_atoms): comments and bogus comments, unless ``quiet`` text
+    too (which may touch the current node), and ``starts``, what may follow a '<' that a
+    letter follows. The alternatives after '<' are grouped, so that each is tried only there."""
+    after = (b"(?=[a-zA-Z])(?:" + starts + b")|" if starts else b"") + _LT_QUIET
+    if quiet:
+        return b"<(?:" + after + b")"
+    return rb"[^<]+(?![^<])|<(?:" + after + b"|" + _LT_TEXT + b")"
 
 
 _POINT_OPENS = tags.HTML_VOID | tags.POINT_RUN_STOPS | tags.POINT_RAW
-#: A raw text or RCDATA element, whole: its start tag, text with no end tag of its name, and
-#: that end tag.
-_POINT_RAW_ELEMENTS = b"".join(
-    _pattern(
-        rb"|<(?i:{NAME})(?=[WS/>]){REST}[^<]*(?:<(?!/(?i:{NAME})[WS/>])[^<]*)*"
-        rb"</(?i:{NAME})(?=[WS/>]){END}",
-        NAME=name,
-        REST=_TAG_REST_COMMON,
-        END=_TAG_REST,
-    )
-    for name in sorted(tags.POINT_RAW)
-)
-
-
-_POINT_VOID = (
-    _pattern(
-        rb"|<{VOID}{REST}",
-        VOID=_names_fast(tags.HTML_VOID - tags.POINT_RUN_STOPS),
-        REST=_TAG_REST_COMMON,
-    )
-    + _POINT_RAW_ELEMENTS
+#: After '<': a void element, or a raw text or RCDATA element, whole (its start tag, text with
+#: no end tag of its name, and that end tag).
+_POINT_LEAVES = b"|".join(
+    [
+        _pattern(
+            b"{VOID}{REST}",
+            VOID=_names_fast(tags.HTML_VOID - tags.POINT_RUN_STOPS),
+            REST=_TAG_REST_COMMON,
+        ),
+        *(
+            _pattern(
+                rb"(?i:{NAME})(?=[WS/>]){REST}[^<]*(?:<(?!/(?i:{NAME})[WS/>])[^<]*)*"
+                rb"</(?i:{NAME})(?=[WS/>]){END}",
+                NAME=name,
+                REST=_TAG_REST_COMMON,
+                END=_TAG_REST,
+            )
+            for name in sorted(tags.POINT_RAW)
+        ),
+    ]
 )
 
 
 def _point_elements() -> bytes:
-    """The atoms, void elements, and whole elements up to _NEST deep made of them: what the
-    pattern twin passes over at once. Their names are neither stops nor (for whole ones)
-    void: those the tag-by-tag steps take."""
-    atoms = _point_atoms(False) + _POINT_VOID
-    atom = atoms
+    """The atoms, leaves, and whole elements up to _NEST deep made of them: what the pattern
+    twin passes over at once. Their names are neither stops nor (for whole ones) void or raw
+    text: those the tag-by-tag steps take."""
+    atom = _point_atoms(False, _POINT_LEAVES)
     for level in range(1, _NEST + 1):
-        atom = _pattern(
-            rb"<(?P<e{L}>(?!{OPENS}){NAME}){REST}(?:{ATOM})*</(?i:(?P=e{L}))[WS]*>|{ATOMS}",
+        element = _pattern(
+            rb"(?P<e{L}>(?!{OPENS}){NAME}){REST}(?:{ATOM})*</(?i:(?P=e{L}))[WS]*>",
             L=b"%d" % level,
             OPENS=_names_fast(_POINT_OPENS),
             NAME=_RUN_ELEMENT_NAME,
             REST=_TAG_REST_COMMON,
             ATOM=atom,
-            ATOMS=atoms,
         )
+        atom = _point_atoms(False, element + b"|" + _POINT_LEAVES)
     return atom
 
 
 _POINT_QUIET = re.compile(b"(?:" + _point_atoms(True) + b")*")
 _POINT_TEXT = re.compile(b"(?:" + _point_atoms(False) + b")*")
-_POINT_FLAT = re.compile(b"(?:" + _point_atoms(False) + _POINT_VOID + b")*")
+_POINT_FLAT = re.compile(b"(?:" + _point_atoms(False, _POINT_LEAVES) + b")*")
 _POINT_BULK = re.compile(b"(?:" + _point_elements() + b")*")
 
 
@@ -933,7 +939,8 @@ def _scan_point_pattern(
 
 def _ends_known(buf: bytes, pos: int, end: int, known: frozenset[bytes]) -> bool:
     """Whether every end tag name (and text like one) in ``buf[pos:end]`` is ``known``."""
-    return known.issuperset(name.lower() for name in _RUN_END_NAMES.findall(buf, pos, end))
+    names = set(_RUN_END_NAMES.findall(buf, pos, end))  # few distinct ones, many times each
+    return known.issuperset(name.lower() for name in names)
 
 
 class _Point:

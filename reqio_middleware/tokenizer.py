@@ -611,7 +611,7 @@ class _Run:
         else:
             return False
         ambiguous = self.ambiguous or self.top == RUN_TOUCHED
-        if ambiguous:
+        if ambiguous and not self.closed.issuperset(stack[at:]):  # most are remembered
             new = [n for n in reversed(stack[at:]) if n not in self.closed]
             new = list(dict.fromkeys(new))
             if len(self.closed) + len(new) > self.max_closed:

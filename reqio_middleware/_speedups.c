@@ -1127,7 +1127,7 @@ static Py_ssize_t run_point(Run *r, const unsigned char *b, Py_ssize_t p, Py_ssi
     Point *pt = &r->point;
     pt->depth = pt->base = 0;
     pt->touched = 0;
-    pt->max_depth = r->max_depth - r->depth;
+    pt->max_depth = r->max_depth - r->depth < POINT_CAP ? r->max_depth - r->depth : POINT_CAP;
     pt->text_touches = 1;
     pt->ambiguous = r->ambiguous;
     pt->closed = r->closed;

@@ -908,6 +908,7 @@ def _scan_point_pattern(
     open, at most ``room``; bit i of ``touched`` says ``pushed[i]`` saw a start tag, and
     ``base`` that the node it started in was touched.
     """
+    room = min(room, _RUN_HALF_CAP)  # as many as the C version holds (the model: fewer)
     run = _Point(
         room, bool(flags & POINT_TEXT), frozenset(closed) if flags & RUN_AMBIGUOUS else None
     )

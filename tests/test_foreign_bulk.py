@@ -264,6 +264,19 @@ def test_a_point_run_passes_html_and_reports_what_stays_open() -> None:
         )
 
 
+def test_runs_hold_at_most_64_html_elements_whatever_room_they_are_given() -> None:
+    opened = tuple(b"g%d" % i for i in range(64))
+    closing = b"".join(b"</g%d>" % i for i in reversed(range(64)))
+    doc = closing + b"<svg><foreignObject>" + b"<div>" * 70
+    whole = tokenizer.RUN_WHOLE
+    for scan in (speedups.scan_foreign, tokenizer._scan_foreign_pattern):
+        stop, kept, pushed, _, _, _, html, _ = scan(doc, 0, len(doc), opened, whole, 64, (), 64)
+        assert (kept, pushed, html) == (0, (b"svg", b"foreignobject"), (b"div",) * 64)
+        assert stop == len(doc) - 6 * len(b"<div>")
+    for scan_point in (speedups.scan_point, tokenizer._scan_point_pattern):
+        assert scan_point(b"<b>" * 70, 0, 210, 1000, 0, ())[:2] == (192, (b"b",) * 64)
+
+
 def test_bad_arguments_raise() -> None:
     with pytest.raises(ValueError):
         speedups.scan_point(b"<b>", 0, 9, 64, 0, ())

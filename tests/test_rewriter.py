@@ -54,7 +54,9 @@ def unstamped(doc: bytes) -> bytes:
 
 
 _ANY_TOKEN_ATTR = re.compile(
-    rb"[\t\n\f\r ]*data-identity-token(?:=(?:\"[^\"]*\"|'[^']*'|[^\t\n\f\r >]*))?", re.I
+    rb"[\t\n\f\r ]*data-identity-token"
+    rb"(?:[\t\n\f\r ]*=[\t\n\f\r ]*(?:\"[^\"]*\"|'[^']*'|[^\t\n\f\r >]*))?",
+    re.I,
 )
 
 
@@ -69,7 +71,9 @@ def only_token_attrs_differ(doc: bytes, out: bytes) -> bool:
     Removing every token-attribute-shaped span from both sides is not enough: such a span in
     text (``data-identity-token=x<script ...``) is greedy, and a stamp the rewriter inserts
     inside it ends it sooner in the output than in the input. So this aligns the two, trying at
-    each byte of ``doc`` either to keep it or to delete one whole attribute-shaped span there.
+    each byte of ``doc`` either to keep it or to delete one whole attribute-shaped span there,
+    and at each byte of the output to skip a stamp with no space before it (one that replaced
+    an attribute right after a ``/`` or a quoted value).
     """
     want = unstamped(out)
     seen: set[tuple[int, int]] = set()
@@ -85,6 +89,8 @@ def only_token_attrs_differ(doc: bytes, out: bytes) -> bool:
             continue
         if j < len(want) and doc[i] == want[j]:
             todo.append((i + 1, j + 1))
+        if want.startswith(STAMP, j):  # a stamp in place of an attribute not after a space
+            todo.append((i, j + len(STAMP)))
         cut = _ANY_TOKEN_ATTR.match(doc, i)
         if cut is not None and cut.end() > i:
             todo.append((cut.end(), j))

@@ -1,0 +1,50 @@
+"""Inputs the long fuzz campaigns found, kept so each stays fixed.
+
+Each case is the fuzzer's input (or its minimal form) with what it showed: here, oracle bugs,
+where the rewrite was right and the test's check of it was wrong. The checks are run on the
+real rewrite and on a rewrite broken by one byte, so a check that accepts anything fails here.
+"""
+
+from __future__ import annotations
+
+import pytest
+from test_rewriter import STAMP, TOKEN, W, _widget_scripts_per_html5lib, only_token_attrs_differ
+
+from reqio_middleware import rewrite_html
+
+SRC = b"src=https://reqio.app/widget.js"
+
+#: Widget tags whose existing token attribute the rewriter replaces in place, in the shapes a
+#: browser's tokenizer reads as that attribute: right after ``/`` or a quoted value (so the
+#: stamp has no space before it), and with whitespace around the ``=``.
+REPLACED_IN_PLACE = [
+    # atheris, seed 101: the value of the token attribute was "<script"
+    b"<SCRIPT/data-identity-token=" + W * 3 + b"=",
+    b"<script/data-identity-token=x " + SRC + b">",
+    b'<script a="b"data-identity-token=x ' + SRC + b">",
+    b"<script a='b'data-identity-token " + SRC + b">",
+    b"<script " + SRC + b' data-identity-token = "x">',
+    b"<script " + SRC + b" data-identity-token= x>",
+    b"<script " + SRC + b" data-identity-token\n=\n'x'>",
+    b'<script src="https://reqio.app/widget.js"/data-identity-token =x/data-identity-token>',
+]
+
+
+@pytest.mark.parametrize("doc", REPLACED_IN_PLACE)
+def test_a_token_replaced_in_place_is_only_a_token_change(doc: bytes) -> None:
+    out = rewrite_html(doc, TOKEN)
+    assert isinstance(out, bytes)
+    seen, stamped = _widget_scripts_per_html5lib(out)
+    assert seen == stamped >= 1, out  # the rewrite is right: html5lib sees the stamped widget
+    assert out.count(STAMP) == stamped
+    assert only_token_attrs_differ(doc, out)
+
+
+@pytest.mark.parametrize("doc", REPLACED_IN_PLACE)
+def test_the_oracle_still_sees_a_byte_changed_next_to_such_a_stamp(doc: bytes) -> None:
+    out = rewrite_html(doc, TOKEN)
+    assert isinstance(out, bytes)
+    at = out.index(STAMP)
+    assert not only_token_attrs_differ(doc, out[:at] + b"X" + out[at:])
+    end = at + len(STAMP)
+    assert not only_token_attrs_differ(doc, out[:end] + out[end + 1 :])

@@ -923,10 +923,11 @@ def _scan_point_pattern(
                 stop, bulk_from = -1, stop
         if stop == -1:
             stop = _POINT_FLAT.match(buf, pos, end).end()  # type: ignore[union-attr]
-        if _POINT_TEXT.match(buf, pos, end).end() < stop:  # type: ignore[union-attr]
-            run.touch()  # a start tag at the current node: the first thing not text
-        elif _POINT_QUIET.match(buf, pos, end).end() < stop:  # type: ignore[union-attr]
-            run.text()
+        if stop > pos and not run.touched_now():
+            if _POINT_TEXT.match(buf, pos, end).end() < stop:  # type: ignore[union-attr]
+                run.touch()  # a start tag at the current node: the first thing not text
+            elif _POINT_QUIET.match(buf, pos, end).end() < stop:  # type: ignore[union-attr]
+                run.text()
         pos = stop
         if pos >= end:
             break
@@ -956,6 +957,10 @@ class _Point:
         self.room = room
         self.text_touches = text_touches
         self.closed = closed
+
+    def touched_now(self) -> bool:
+        """Whether the current node is touched already (so that nothing more can touch it)."""
+        return self.touched[-1] if self.stack else self.base
 
     def touch(self) -> None:
         if self.stack:

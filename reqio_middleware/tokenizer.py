@@ -675,6 +675,7 @@ def _scan_foreign_pattern(
     """
     run = _Run(opened, flags, room, closed, closed_room)
     stack = run.stack
+    unit_from, unit_closed, unit = -1, 0, b""
     while pos < end:
         if stack and run.top == RUN_PLAIN:
             pos = run.inert(buf, pos, end)
@@ -683,6 +684,8 @@ def _scan_foreign_pattern(
         at = _run_token(run, buf, pos, end)
         if at < 0:
             break
+        if stack and unit_from == -1 and not run.kept and not run.ambiguous:
+            unit_from, unit_closed = pos, len(run.closed)  # an <svg>/<math> from HTML content
         pos = at
         if run.html:
             break
@@ -690,7 +693,14 @@ def _scan_foreign_pattern(
             break
         if not stack:  # HTML content again, as far as the data state runs
             run.ambiguous = False
+            if unit_from != -1 and len(run.closed) == unit_closed:
+                unit = buf[unit_from:pos]
+            unit_from = -1
             pos = _html_run(buf, pos, end)
+            # A copy of an element that left the model as it found it (no name remembered
+            # since, the stack empty again) does the same: icons and labels repeat.
+            while unit and pos + len(unit) <= end and buf.startswith(unit, pos):
+                pos = _html_run(buf, pos + len(unit), end)
     return run.result(pos)
 
 

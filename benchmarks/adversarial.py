@@ -69,6 +69,15 @@ def _foreign_cases(end: bytes) -> dict[str, bytes]:
         b"<msup><mi>y</mi><mn>2</mn></msup></mfrac></mrow>\n"
     )
     option = b'<option value="country-042">Country number forty-two</option>\n'
+    label = (
+        b'<svg viewBox="0 0 120 24" width="120" height="24"><rect width="120" height="24" rx="4"/>'
+        b'<foreignObject x="4" y="2" width="112" height="20"><div class="label"><b>Q3</b> revenue'
+        b"</div></foreignObject></svg>\n"
+    )
+    mtext = (
+        b"<math><mrow><mi>x</mi><mo>=</mo><mtext>where <b>x</b> is the <i>mean</i></mtext>"
+        b"</mrow></math>\n"
+    )
     return {
         "inline SVG icons (a path each)": _fill(b"<ul>", b"<li>" + icon + b"</li>", b"</ul>" + end),
         "SVG icons with <g>, <circle/>, <use href>": _fill(b"<div>", group, b"</div>" + end),
@@ -91,6 +100,16 @@ def _foreign_cases(end: bytes) -> dict[str, bytes]:
         "<foreignObject> holding HTML": _fill(
             b"<svg><foreignObject>", b"<div>x</div>", b"</foreignObject></svg>" + end
         ),
+        "<foreignObject> holding HTML, after an SVG <title>": _fill(
+            b"<svg><title>t</title><foreignObject>",
+            b"<div>x</div>",
+            b"</foreignObject></svg>" + end,
+        ),
+        "<foreignObject> holding <style> blocks": _fill(
+            b"<svg><foreignObject>", b"<style>p{}</style>", b"</foreignObject></svg>" + end
+        ),
+        "SVG chart labels (a <foreignObject> each)": _fill(b"<div>", label, b"</div>" + end),
+        "<math> with HTML in <mtext>": _fill(b"<p>", mtext, b"</p>" + end),
     }
 
 

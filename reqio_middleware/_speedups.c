@@ -25,8 +25,9 @@
  * script_states(buf, pos, sub) -> the script data states from one of them, resumable: the
  * rewriter's reading of a <script> element's text, which the run above shares.
  *
- * scan_foreign(...) and scan_select(buf, pos, end): the runs over SVG/MathML and <select>
- * content (tokenizer._scan_foreign_pattern, _scan_select_pattern say what they take).
+ * scan_foreign(...), scan_point(...) and scan_select(buf, pos, end): the runs over SVG/MathML,
+ * HTML inside their integration points and <select> content (tokenizer._scan_foreign_pattern,
+ * _scan_point_pattern, _scan_select_pattern say what they take).
  *
  * last_candidate(buf, hi, path) -> the start of the last '<script' before hi whose complete
  * start tag may be the widget's, or -1: the whole-document fast path, so a page without the
@@ -871,7 +872,7 @@ static const Name SELECT_STOPS[] = {SELECT_RUN_STOPS};
  * longer than that); the stack and the closed names hold at most RUN_CAP entries. */
 #define RUN_NAME_MAX 64
 #define RUN_CAP 128
-enum { F_MATH = 1, F_AMBIGUOUS = 2 };
+enum { F_MATH = 1, F_AMBIGUOUS = 2, F_WHOLE = 4 };
 enum { TOP_PLAIN, TOP_POINT, TOP_TOUCHED };
 
 static inline unsigned char ascii_lower(unsigned char c) {
@@ -896,30 +897,171 @@ static int same(Str a, const unsigned char *s, Py_ssize_t len) {
     return a.len == len && memcmp(a.s, s, (size_t)len) == 0;
 }
 
-typedef struct {
-    Str stack[RUN_CAP]; /* stack[0:n_open] starts as the caller's open elements */
-    int depth, n_open, kept, max_depth, top, ambiguous, math;
-    Str closed[RUN_CAP];
-    int n_closed, n_closed0, max_closed;
-    unsigned char arena[RUN_CAP][RUN_NAME_MAX]; /* the lowercase names pushed here */
-    unsigned char closed_arena[RUN_CAP][RUN_NAME_MAX]; /* copies: arena slots are reused */
-    unsigned char name[RUN_NAME_MAX];           /* the tag name being read, lowercase */
-} Run;
-
-/* The tag name from b[s] (the first byte is a letter), lowercased into r->name: its end, or
+/* The tag name from b[s] (the first byte is a letter), lowercased into name: its end, or
  * -1 when the buffer ends first or it is longer than RUN_NAME_MAX. */
-static Py_ssize_t run_name(Run *r, const unsigned char *b, Py_ssize_t s, Py_ssize_t n,
-                           Py_ssize_t *len) {
+static Py_ssize_t run_name(unsigned char *name, const unsigned char *b, Py_ssize_t s,
+                           Py_ssize_t n, Py_ssize_t *len) {
     Py_ssize_t q = run_until(b, s, n, ENDS_TAG_NAME);
     if (q >= n || q - s > RUN_NAME_MAX) {
         return -1;
     }
     *len = q - s;
     for (Py_ssize_t k = 0; k < *len; k++) {
-        r->name[k] = ascii_lower(b[s + k]);
+        name[k] = ascii_lower(b[s + k]);
     }
     return q;
 }
+
+/* The runs over HTML inside an integration point (SVG foreignObject/desc/title, MathML
+ * annotation-xml with an HTML encoding, mi/mo/mn/ms/mtext) or an HTML element opened there:
+ * HTML rules, so a start tag opens an HTML element (HTML_VOID ones none; POINT_RAW ones are
+ * passed over up to their end tag, which closes them as the text insertion mode does) and an
+ * end tag must close the current one. They stop at whatever else the tree model must see: POINT_STOPS,
+ * an end tag naming another element (or, while the model is ambiguous, one it does not
+ * remember already), an end tag at the element the run started in, CDATA. They report the
+ * elements left open and which of them saw a start tag (foreign.py's "touched"). */
+static const Name POINT_STOPS[] = {POINT_RUN_STOPS};
+static const Name VOID_NAMES[] = {HTML_VOID_NAMES};
+static const Name POINT_RAW[] = {POINT_RAW_TEXT};
+#define POINT_CAP 64
+enum { P_TEXT = 1, P_AMBIGUOUS = 2 };
+
+typedef struct {
+    Str stack[POINT_CAP];
+    unsigned char arena[POINT_CAP][RUN_NAME_MAX];
+    unsigned long long touched; /* bit i: stack[i] saw a start tag */
+    int depth, max_depth, base, text_touches, ambiguous, n_closed;
+    const Str *closed; /* the names the model remembers (while it is ambiguous) */
+    unsigned char name[RUN_NAME_MAX];
+} Point;
+
+/* A start tag or (where it is an integration point) text at the current node touches it. */
+static inline void point_touch(Point *r) {
+    if (r->depth == 0) {
+        r->base = 1;
+    } else {
+        r->touched |= 1ULL << (r->depth - 1);
+    }
+}
+
+/* Which of the open elements saw a start tag, as a Python int (bit i: stack[i]). */
+static PyObject *point_touched(const Point *r) {
+    return PyLong_FromUnsignedLongLong(r->depth == 0 ? 0 : r->touched & (~0ULL >> (64 - r->depth)));
+}
+
+static Py_ssize_t point_start(Point *r, const unsigned char *b, Py_ssize_t p, Py_ssize_t n) {
+    Py_ssize_t len;
+    Py_ssize_t q = run_name(r->name, b, p + 1, n, &len);
+    if (q < 0 || in_names(r->name, len, POINT_STOPS, COUNT(POINT_STOPS))) {
+        return -1;
+    }
+    Py_ssize_t end = tag_rest(b, q, n);
+    if (end >= 0 && in_names(r->name, len, POINT_RAW, COUNT(POINT_RAW))) {
+        Name raw = {(const char *)r->name, len};
+        Py_ssize_t lt = raw_text_end(b, end, n, raw);
+        end = lt < 0 ? -1 : tag_rest(b, lt + 2 + len, n);
+        if (end >= 0) {
+            point_touch(r);
+        }
+        return end;
+    }
+    int opens = !in_names(r->name, len, VOID_NAMES, COUNT(VOID_NAMES));
+    if (end < 0 || (opens && r->depth >= r->max_depth)) {
+        return -1;
+    }
+    point_touch(r);
+    if (opens) {
+        memcpy(r->arena[r->depth], r->name, (size_t)len);
+        r->stack[r->depth].s = r->arena[r->depth];
+        r->stack[r->depth].len = len;
+        r->touched &= ~(1ULL << r->depth);
+        r->depth++;
+    }
+    return end;
+}
+
+static Py_ssize_t point_end(Point *r, const unsigned char *b, Py_ssize_t p, Py_ssize_t n) {
+    Py_ssize_t len;
+    Py_ssize_t q = run_name(r->name, b, p + 2, n, &len);
+    if (q < 0 || r->depth == 0 || !same(r->stack[r->depth - 1], r->name, len)) {
+        return -1;
+    }
+    if (r->ambiguous) { /* the model remembers every name it pops: only known ones here */
+        int known = 0;
+        for (int k = 0; k < r->n_closed && !known; k++) {
+            known = same(r->closed[k], r->name, len);
+        }
+        if (!known) {
+            return -1;
+        }
+    }
+    Py_ssize_t end = tag_rest(b, q, n);
+    if (end >= 0) {
+        r->depth--;
+    }
+    return end;
+}
+
+/* '<!' at b[p]: a comment or a bogus comment; after it, or -1 (CDATA is the model's). */
+static Py_ssize_t point_bang(const unsigned char *b, Py_ssize_t p, Py_ssize_t n) {
+    if (n - p < 9) {
+        return -1; /* '<!--' or '<![CDATA[' cannot be told yet */
+    }
+    if (b[p + 2] == '-' && b[p + 3] == '-') {
+        return comment_end(b, p, n);
+    }
+    return memcmp(b + p + 2, "[CDATA[", 7) == 0 ? -1 : up_to_gt(b, p + 2, n);
+}
+
+static Py_ssize_t point_run(Point *r, const unsigned char *b, Py_ssize_t p, Py_ssize_t n) {
+    while (p < n) {
+        const unsigned char *lt = memchr(b + p, '<', (size_t)(n - p));
+        Py_ssize_t at = lt == NULL ? n : lt - b;
+        if (at > p) {
+            r->base |= r->depth == 0 && r->text_touches;
+            p = at;
+            if (p >= n) {
+                return p;
+            }
+        }
+        if (p + 1 >= n) {
+            return p;
+        }
+        unsigned char c = b[p + 1];
+        Py_ssize_t end;
+        if (is_alpha(c)) {
+            end = point_start(r, b, p, n);
+        } else if (c == '/') {
+            end = p + 2 >= n           ? -1
+                  : b[p + 2] == '>'    ? p + 3
+                  : is_alpha(b[p + 2]) ? point_end(r, b, p, n)
+                                       : up_to_gt(b, p + 2, n);
+        } else if (c == '!') {
+            end = point_bang(b, p, n);
+        } else if (c == '?') {
+            end = up_to_gt(b, p + 2, n);
+        } else { /* a '<' that starts nothing is text */
+            r->base |= r->depth == 0 && r->text_touches;
+            end = p + 1;
+        }
+        if (end < 0) {
+            return p;
+        }
+        p = end;
+    }
+    return p;
+}
+
+typedef struct {
+    Str stack[RUN_CAP]; /* stack[0:n_open] starts as the caller's open elements */
+    int depth, n_open, kept, max_depth, top, ambiguous, math, whole;
+    Str closed[RUN_CAP];
+    int n_closed, n_closed0, max_closed;
+    unsigned char arena[RUN_CAP][RUN_NAME_MAX]; /* the lowercase names pushed here */
+    unsigned char closed_arena[RUN_CAP][RUN_NAME_MAX]; /* copies: arena slots are reused */
+    unsigned char name[RUN_NAME_MAX];           /* the tag name being read, lowercase */
+    Point point; /* HTML content at an integration point the run opened */
+} Run;
 
 /* The attribute states for the common form: each attribute after whitespace, its value
  * quoted or absent, then '>' or '/>' (sets *closing). After it, or -1 for any other form. */
@@ -978,12 +1120,34 @@ static Py_ssize_t strict_text_end(Run *r, const unsigned char *b, Py_ssize_t q, 
     return tag_rest(b, q + 2 + len, n);
 }
 
+/* HTML content at the integration point on top (which the run opened): the point run from
+ * p, with the model's room and remembered names. Where it stopped, or -1 at once; the run
+ * ends there when it left HTML elements open (r->point.depth > 0). */
+static Py_ssize_t run_point(Run *r, const unsigned char *b, Py_ssize_t p, Py_ssize_t n) {
+    Point *pt = &r->point;
+    pt->depth = pt->base = 0;
+    pt->touched = 0;
+    pt->max_depth = r->max_depth - r->depth < POINT_CAP ? r->max_depth - r->depth : POINT_CAP;
+    pt->text_touches = 1;
+    pt->ambiguous = r->ambiguous;
+    pt->closed = r->closed;
+    pt->n_closed = r->n_closed;
+    Py_ssize_t stop = point_run(pt, b, p, n);
+    if (pt->base) {
+        r->top = TOP_TOUCHED;
+    }
+    return stop == p ? -1 : stop;
+}
+
 /* A start tag at b[p] ('<' and a letter): the position after it, or -1 to stop. At depth 0
  * (HTML content) only the <svg> or <math> that opens foreign content is taken. */
 static Py_ssize_t run_start(Run *r, const unsigned char *b, Py_ssize_t p, Py_ssize_t n) {
     Py_ssize_t len, closing_at;
-    Py_ssize_t q = run_name(r, b, p + 1, n, &len);
-    if (q < 0 || r->top != TOP_PLAIN) {
+    if (r->top != TOP_PLAIN) {
+        return run_point(r, b, p, n);
+    }
+    Py_ssize_t q = run_name(r->name, b, p + 1, n, &len);
+    if (q < 0) {
         return -1;
     }
     int root = r->depth == 0;
@@ -1061,7 +1225,7 @@ static int run_pop(Run *r, int to, int ambiguous) {
 /* An end tag at b[p] ('</' and a letter): after it, or -1 to stop. */
 static Py_ssize_t run_end(Run *r, const unsigned char *b, Py_ssize_t p, Py_ssize_t n) {
     Py_ssize_t len;
-    Py_ssize_t q = run_name(r, b, p + 2, n, &len);
+    Py_ssize_t q = run_name(r->name, b, p + 2, n, &len);
     if (q < 0 || in_names(r->name, len, UNSURE_END, COUNT(UNSURE_END))) {
         return -1;
     }
@@ -1119,7 +1283,9 @@ static inline void run_text(Run *r) {
     }
 }
 
-/* The run from p: where it stops. It stops at once when the stack empties. */
+/* The run from p: where it stops. Once the stack is empty it stops, or (F_WHOLE: it held the
+ * model's whole stack) goes on over HTML content as the data state's run does (stopping at
+ * every <script>), and into the next <svg> or <math>. */
 static Py_ssize_t foreign_run(Run *r, const unsigned char *b, Py_ssize_t p, Py_ssize_t n) {
     while (p < n) {
         const unsigned char *lt = memchr(b + p, '<', (size_t)(n - p));
@@ -1160,8 +1326,16 @@ static Py_ssize_t foreign_run(Run *r, const unsigned char *b, Py_ssize_t p, Py_s
             return p;
         }
         p = end;
-        if (r->depth == 0) {
+        if (r->point.depth > 0) {
             return p;
+        }
+        if (r->depth == 0 && !r->whole) {
+            return p;
+        }
+        if (r->depth == 0) { /* HTML content again, as far as the data state runs */
+            static const Widget EVERY_SCRIPT = {NULL, NULL, 0, 0, NULL};
+            r->ambiguous = 0;
+            p = scan(b, p, n, &EVERY_SCRIPT);
         }
     }
     return p;
@@ -1221,7 +1395,7 @@ static PyObject *scan_foreign(PyObject *module, PyObject *const *args, Py_ssize_
     if (PyErr_Occurred()) {
         return NULL;
     }
-    if (end < pos || end > n || room < 0 || closed_room < 0 || flags < 0 || flags > 3) {
+    if (end < pos || end > n || room < 0 || closed_room < 0 || flags < 0 || flags > 7) {
         PyErr_SetString(PyExc_ValueError, "end, room, closed_room or flags out of range");
         return NULL;
     }
@@ -1242,16 +1416,73 @@ static PyObject *scan_foreign(PyObject *module, PyObject *const *args, Py_ssize_
     r->top = TOP_PLAIN;
     r->ambiguous = (flags & F_AMBIGUOUS) != 0;
     r->math = (flags & F_MATH) != 0;
+    r->whole = (flags & F_WHOLE) != 0;
+    r->point.depth = 0;
     Py_ssize_t stop = foreign_run(r, b, pos, end);
     PyObject *pushed = names_tuple(r->stack, r->kept, r->depth);
     PyObject *added = names_tuple(r->closed, r->n_closed0, r->n_closed);
-    PyObject *result = pushed == NULL || added == NULL
+    PyObject *html = names_tuple(r->point.stack, 0, r->point.depth);
+    PyObject *result = pushed == NULL || added == NULL || html == NULL
                            ? NULL
-                           : Py_BuildValue("(niOiNO)", stop, r->kept, pushed,
+                           : Py_BuildValue("(niOiNOON)", stop, r->kept, pushed,
                                            r->depth > r->kept ? r->top : TOP_PLAIN,
-                                           PyBool_FromLong(r->ambiguous), added);
+                                           PyBool_FromLong(r->ambiguous), added, html,
+                                           point_touched(&r->point));
     Py_XDECREF(pushed);
     Py_XDECREF(added);
+    Py_XDECREF(html);
+    PyMem_Free(r);
+    return result;
+}
+
+#define SCAN_POINT_USAGE                                                                      \
+    "scan_point(buf: bytes, pos: int, end: int, room: int, flags: int, closed: tuple[bytes, ...])"
+
+/* scan_point(...) -> (pos, pushed, touched, base): see tokenizer.py. */
+static PyObject *scan_point(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    (void)module;
+    const unsigned char *b;
+    Py_ssize_t pos, n, end, room;
+    long flags;
+    if (nargs != 6 || parse_args(args, 2, 2, SCAN_POINT_USAGE, &b, &pos, &n, NULL, NULL) < 0) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_TypeError, SCAN_POINT_USAGE);
+        }
+        return NULL;
+    }
+    end = PyLong_AsSsize_t(args[2]);
+    room = PyLong_AsSsize_t(args[3]);
+    flags = PyLong_AsLong(args[4]);
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    if (end < pos || end > n || room < 0 || flags < 0 || flags > 3) {
+        PyErr_SetString(PyExc_ValueError, "end, room or flags out of range");
+        return NULL;
+    }
+    Point *r = PyMem_Malloc(sizeof(Point));
+    if (r == NULL) {
+        return PyErr_NoMemory();
+    }
+    Str closed[RUN_CAP / 2];
+    r->closed = closed;
+    r->n_closed = names_arg(args[5], closed, RUN_CAP / 2, "closed");
+    if (r->n_closed < 0) {
+        PyMem_Free(r);
+        return NULL;
+    }
+    r->depth = r->base = 0;
+    r->touched = 0;
+    r->max_depth = (int)(room < POINT_CAP ? room : POINT_CAP);
+    r->text_touches = (flags & P_TEXT) != 0;
+    r->ambiguous = (flags & P_AMBIGUOUS) != 0;
+    Py_ssize_t stop = point_run(r, b, pos, end);
+    PyObject *pushed = names_tuple(r->stack, 0, r->depth);
+    PyObject *result =
+        pushed == NULL
+            ? NULL
+            : Py_BuildValue("(nONN)", stop, pushed, point_touched(r), PyBool_FromLong(r->base));
+    Py_XDECREF(pushed);
     PyMem_Free(r);
     return result;
 }
@@ -1345,6 +1576,9 @@ static PyMethodDef methods[] = {
      "tag_states(buf, pos, state) -> int: after '>' (>= 0), or -1 - the state to resume in."},
     {"last_candidate", (PyCFunction)(void (*)(void))last_candidate, METH_FASTCALL,
      "last_candidate(buf, hi, path) -> int: the last '<script' before hi that may be the widget."},
+    {"scan_point", (PyCFunction)(void (*)(void))scan_point, METH_FASTCALL,
+     "scan_point(buf, pos, end, room, flags, closed) -> the run over HTML inside an "
+     "integration point (see tokenizer._scan_point_pattern)."},
     {"scan_foreign", (PyCFunction)(void (*)(void))scan_foreign, METH_FASTCALL,
      "scan_foreign(buf, pos, end, open, flags, room, closed, closed_room) -> the run over "
      "foreign content from pos: (pos, kept, pushed, top, ambiguous, added)."},

@@ -25,7 +25,8 @@
 /* For each first letter a-z, the bits of the SPECIAL names that start with it. */
 #define SPECIAL_BY_FIRST {0x0, 0x4, 0x0, 0x0, 0x0, 0x8, 0x0, 0x0, 0x100, 0x0, 0x0, 0x0, 0x10, 0x620, 0x0, 0x2, 0x0, 0x0, 0x8c1, 0x3000, 0x0, 0x0, 0x0, 0x4000, 0x0, 0x0}
 
-/* The runs over foreign content and <select> content (scan_foreign, scan_select). */
+/* The runs over foreign content, <select> content and HTML inside integration points
+ * (scan_foreign, scan_select, scan_point). */
 #define FOREIGN_RUN_STOPS \
     NAME("annotation-xml"), \
     NAME("b"), \
@@ -121,4 +122,60 @@
     NAME("textarea"), \
     NAME("title"), \
     NAME("xmp"), \
+
+#define POINT_RUN_STOPS \
+    NAME("base"), \
+    NAME("caption"), \
+    NAME("col"), \
+    NAME("colgroup"), \
+    NAME("frameset"), \
+    NAME("malignmark"), \
+    NAME("math"), \
+    NAME("mglyph"), \
+    NAME("noscript"), \
+    NAME("plaintext"), \
+    NAME("script"), \
+    NAME("select"), \
+    NAME("svg"), \
+    NAME("table"), \
+    NAME("tbody"), \
+    NAME("td"), \
+    NAME("template"), \
+    NAME("tfoot"), \
+    NAME("th"), \
+    NAME("thead"), \
+    NAME("tr"), \
+
+#define POINT_RAW_TEXT \
+    NAME("iframe"), \
+    NAME("noembed"), \
+    NAME("noframes"), \
+    NAME("style"), \
+    NAME("textarea"), \
+    NAME("title"), \
+    NAME("xmp"), \
+
+#define HTML_VOID_NAMES \
+    NAME("area"), \
+    NAME("base"), \
+    NAME("basefont"), \
+    NAME("bgsound"), \
+    NAME("body"), \
+    NAME("br"), \
+    NAME("col"), \
+    NAME("embed"), \
+    NAME("frame"), \
+    NAME("head"), \
+    NAME("hr"), \
+    NAME("html"), \
+    NAME("image"), \
+    NAME("img"), \
+    NAME("input"), \
+    NAME("keygen"), \
+    NAME("link"), \
+    NAME("meta"), \
+    NAME("param"), \
+    NAME("source"), \
+    NAME("track"), \
+    NAME("wbr"), \
 

@@ -137,6 +137,8 @@ class _Responder:
         mode = self.mode
         if mode == PASS:  # most messages, so tested first
             await self.send(message)
+        elif mode == STREAM and message["type"] == "http.response.body":
+            await self.send(self.rewritten(message))  # no coroutine of ours per piece
         elif mode == HOLD:
             await self.on_held(message)
         elif mode == STREAM:
@@ -204,17 +206,21 @@ class _Responder:
         else:
             self.held.append(message)  # kept in order with the bodies
 
+    def rewritten(self, message: Message) -> Message:
+        """A body piece of a streamed page, rewritten; the last one ends the stream."""
+        more = message.get("more_body", False)
+        body = message.get("body", b"")
+        out = self.page.feed(body)
+        if not more:
+            out += self.page.close()
+            self.mode = PASS
+        # Most pieces of a page come back as they were: their message goes on as it is.
+        return message if out is body else {**message, "body": out, "more_body": more}
+
     async def on_stream(self, message: Message) -> None:
         kind = message["type"]
         if kind == "http.response.body":
-            more = message.get("more_body", False)
-            body = message.get("body", b"")
-            out = self.page.feed(body)
-            if not more:
-                out += self.page.close()
-                self.mode = PASS
-            # Most pieces of a page come back as they were: their message goes on as it is.
-            await self.send(message if out is body else {**message, "body": out, "more_body": more})
+            await self.send(self.rewritten(message))
         elif kind == "http.response.zerocopysend":
             # Bytes from a file descriptor cannot be rewritten; keep the order and stop here.
             await self.finish_stream()

@@ -109,7 +109,7 @@ class Tree:
             return None
         if not self._stack:
             closed = tuple(self._closed_names)
-            return (), 0, MAX_DEPTH, closed, MAX_DEPTH - len(closed)
+            return (), tokenizer.RUN_WHOLE, MAX_DEPTH, closed, MAX_DEPTH - len(closed)
         opened: list[bytes] = []
         for node in reversed(self._stack):
             if node.ns == HTML or node.kind != PLAIN or node.touched:
@@ -121,6 +121,7 @@ class Tree:
             return None
         flags = tokenizer.RUN_MATH if self._stack[-1].ns == MATHML else 0
         flags |= tokenizer.RUN_AMBIGUOUS if self._ambiguous else 0
+        flags |= tokenizer.RUN_WHOLE if len(opened) == len(self._stack) else 0
         closed = tuple(self._closed_names)
         return (
             tuple(reversed(opened)),
@@ -138,13 +139,16 @@ class Tree:
         top: int,
         ambiguous: bool,
         added: tuple[bytes, ...],
+        html: tuple[bytes, ...] = (),
+        html_touched: int = 0,
     ) -> None:
         """Apply what a run did: ``kept`` of the ``n_open`` elements it started with are still
         open, ``pushed`` are open above them (the top one an integration point holding text
-        or not, as ``top`` says); the ambiguous flag, and the names remembered since."""
+        or not, as ``top`` says), and the HTML elements ``html`` above that point (see
+        point_result); the ambiguous flag, and the names remembered since."""
+        del self._stack[len(self._stack) - n_open + kept :]
         root = SVG if pushed[:1] == (tags.SVG,) else MATHML  # pushed from HTML content
         ns = self._stack[-1].ns if self._stack else root
-        del self._stack[len(self._stack) - n_open + kept :]
         self._stack.extend(_Node(ns, name, PLAIN) for name in pushed)
         if pushed and top != tokenizer.RUN_PLAIN:
             node = self._stack[-1]
@@ -152,6 +156,39 @@ class Tree:
             node.touched = top == tokenizer.RUN_TOUCHED
         self._ambiguous = ambiguous and bool(self._stack)
         self._closed_names.update(added)
+        if html:
+            self.point_result(html, html_touched, False)
+
+    # --- runs over HTML inside an integration point (tokenizer._scan_point) ----------------
+
+    def point_state(self) -> tuple[int, int, tuple[bytes, ...]] | None:
+        """What a run over HTML content inside an integration point starts from: the room
+        left on the stack, its flags, and (the model being ambiguous) the remembered names.
+        None where the current node is neither an HTML element nor an integration point."""
+        if self.unsure is not None or self.in_select or not self._stack:
+            return None
+        top = self._stack[-1]
+        if top.ns == HTML:
+            flags = 0
+        elif top.kind != PLAIN:
+            flags = tokenizer.POINT_TEXT
+        else:
+            return None
+        if not self._ambiguous:
+            return MAX_DEPTH - len(self._stack), flags, ()
+        closed = tuple(self._closed_names)
+        return MAX_DEPTH - len(self._stack), flags | tokenizer.RUN_AMBIGUOUS, closed
+
+    def point_result(self, pushed: tuple[bytes, ...], touched: int, base: bool) -> None:
+        """Apply what such a run did: it left the HTML elements ``pushed`` open (bit i of
+        ``touched`` set: ``pushed[i]`` saw a start tag), and touched the node it started in
+        if ``base``. The elements it closed are remembered already, if at all."""
+        if base:
+            self._stack[-1].touched = True
+        for i, name in enumerate(pushed):
+            node = _Node(HTML, name, PLAIN)
+            node.touched = bool(touched >> i & 1)
+            self._stack.append(node)
 
     def give_up(self, why: str) -> None:
         if self.unsure is None:

@@ -211,13 +211,26 @@ class HTMLRewriter:
         they came, without the steps of the scanner. Otherwise the steps go on from where
         the bulk run stopped."""
         pos = tokenizer._scan_data(buf, 0, self._path)
-        if pos < len(buf):
+        n = len(buf)
+        if pos < n and not (n - pos <= _HELD_CUT and self._cut_short(buf, pos)):
             return self._run(buf, final=False, start=pos)
         if self._esc_at == -1 and (esc := buf.find(b"\x1b")) != -1:
             self._esc_at = self._offset + esc
-        self._held = b""
+        self._held = buf[pos:]
         self._offset += pos
-        return buf
+        return buf if pos == n else buf[:pos]
+
+    @staticmethod
+    def _cut_short(buf: bytes, pos: int) -> bool:
+        """Whether the bulk run stopped at an ordinary tag, an end tag or a '<' that the end
+        of ``buf`` cuts short, which the steps would keep for the next chunk as it is
+        (_lt_at_stop): no comment, bogus comment or special tag."""
+        following = buf[pos + 1 : pos + 3]
+        if following[:1] == b"/":
+            return len(following) == 1 or _is_alpha(following[1])
+        if not following:
+            return True
+        return _is_alpha(following[0]) and _SPECIAL_OPEN.match(buf, pos) is None
 
     def close(self) -> bytes:
         """Everything still held back; an incomplete tag at the end is not a tag."""
@@ -529,16 +542,28 @@ class HTMLRewriter:
         summary (tokenizer ``_scan_foreign``), and apply that summary; where it stopped."""
         state = self._tree.run_state()
         if state is None:
-            return pos
+            return self._point_run(buf, pos, end)
         opened, flags, room, closed, closed_room = state
-        stop, kept, pushed, top, ambiguous, added = tokenizer._scan_foreign(
+        stop, kept, pushed, top, ambiguous, added, html, touched = tokenizer._scan_foreign(
             buf, pos, end, opened, flags, room, closed, closed_room
         )
         # Nothing changed when the run did not touch the stack (or left it empty, as it found
         # it: ambiguity ends with the element that was open), the flag or the names.
         same = ambiguous == bool(flags & tokenizer.RUN_AMBIGUOUS) or not (opened or pushed)
         if pushed or added or kept != len(opened) or not same:
-            self._tree.run_result(len(opened), kept, pushed, top, ambiguous, added)
+            self._tree.run_result(len(opened), kept, pushed, top, ambiguous, added, html, touched)
+        return stop
+
+    def _point_run(self, buf: bytes, pos: int, end: int) -> int:
+        """Run over HTML inside an integration point from ``pos`` (tokenizer ``_scan_point``),
+        where the tree model is at one; apply what it did, and say where it stopped."""
+        state = self._tree.point_state()
+        if state is None:
+            return pos
+        room, flags, closed = state
+        stop, pushed, touched, base = tokenizer._scan_point(buf, pos, end, room, flags, closed)
+        if stop != pos:
+            self._tree.point_result(pushed, touched, base)
         return stop
 
     def _hold_tag(self, buf: bytes, lt: int, name_end: int, kind: int) -> None:

@@ -77,6 +77,20 @@ SELECT_UNSURE = SWITCHING | FOREIGN_OPENERS | {b"template", FRAMESET}
 FOREIGN_RUN_STOPS = BREAKOUTS | {FONT, SCRIPT, BASE, ANNOTATION_XML}
 #: Start tags at which the runs over ``<select>`` content (``_scan_select``) hand over.
 SELECT_RUN_STOPS = SELECT_UNSURE | {SELECT, BASE}
+#: Start tags at which the runs over HTML inside an integration point (``_scan_point``) hand
+#: over: script data (reported where it is not stamped), plaintext and noscript (read twice),
+#: those that open foreign content or a select, reach past the point (tables, template,
+#: frameset), are noted (``base``), or are foreign at a MathML text integration point
+#: (``mglyph``, ``malignmark``). The runs pass over POINT_RAW elements up to their end tag
+#: (the tree model sees neither end: no element opens); every other start tag opens an HTML
+#: element there (HTML_VOID ones open none).
+POINT_RUN_STOPS = (
+    frozenset({SCRIPT, PLAINTEXT, NOSCRIPT, BASE})
+    | TREE_STOPS
+    | HTML_TABLE_AND_TEMPLATE
+    | MATHML_TEXT_FOREIGN
+)
+POINT_RAW = (RAWTEXT | RCDATA) - {NOSCRIPT}
 
 
 # --- the C scanner's copy -----------------------------------------------------------------
@@ -108,13 +122,17 @@ def c_header() -> str:
         "/* For each first letter a-z, the bits of the SPECIAL names that start with it. */",
         "#define SPECIAL_BY_FIRST {" + ", ".join(f"{bits:#x}" for bits in by_first) + "}",
         "",
-        "/* The runs over foreign content and <select> content (scan_foreign, scan_select). */",
+        "/* The runs over foreign content, <select> content and HTML inside integration points",
+        " * (scan_foreign, scan_select, scan_point). */",
         *_name_list("FOREIGN_RUN_STOPS", FOREIGN_RUN_STOPS),
         *_name_list("FOREIGN_SWITCHING", SWITCHING),
         *_name_list("SVG_HTML_POINTS", SVG_HTML_POINTS),
         *_name_list("MATHML_TEXT_POINTS", MATHML_TEXT_POINTS),
         *_name_list("UNSURE_FOREIGN_END", UNSURE_FOREIGN_END),
         *_name_list("SELECT_RUN_STOPS", SELECT_RUN_STOPS),
+        *_name_list("POINT_RUN_STOPS", POINT_RUN_STOPS),
+        *_name_list("POINT_RAW_TEXT", POINT_RAW),
+        *_name_list("HTML_VOID_NAMES", HTML_VOID),
     ]
     return "\n".join(lines) + "\n"
 

@@ -5,8 +5,9 @@ a run of states, over a buffer: the data state in bulk (``_scan_data``; ``_scan_
 also passes over copies of a tag already stamped), the attribute states of one tag
 (``_tag_end``; ``_tag_states``, resumable for a tag cut by a chunk boundary), script data and
 its escaped states (``_script_states``, resumable), the whole-document candidate search
-(``_last_candidate``), and the runs over foreign content and ``<select>`` content that the
-tree model needs only in summary (``_scan_foreign``, ``_scan_select``). Each has a pure-Python
+(``_last_candidate``), and the runs over foreign content, HTML inside its integration points
+and ``<select>`` content that the tree model needs only in summary (``_scan_foreign``,
+``_scan_point``, ``_scan_select``). Each has a pure-Python
 twin, its ``NAME_pattern``, written as regular expressions; the C versions in ``_speedups.c``
 are used when the extension was built (:data:`SCANNER`). Tests swap the twins in to check that
 both give the same bytes. The tag names every state acts on come from :mod:`.tags`.
@@ -255,15 +256,19 @@ _RUN_END_NAMES = re.compile(_pattern(rb"</([a-zA-Z][^WS/>]*)"))
 _RUN_START = _compile(_pattern(rb"<([a-zA-Z][^WS/>]*)(?![^WS/>]){ATTRS}(/?)>", ATTRS=_RUN_ATTRS))
 _RUN_END = _compile(_pattern(rb"</([a-zA-Z][^WS/>]*)(?![^WS/>]){REST}", REST=_TAG_REST))
 #: The flags of _scan_foreign: the open elements are MathML (else SVG); the tree model is
-#: ambiguous (see foreign.py).
-RUN_MATH, RUN_AMBIGUOUS = 1, 2
+#: ambiguous (see foreign.py); they are the model's whole stack (so that, once the run has
+#: closed them, it is in HTML content).
+RUN_MATH, RUN_AMBIGUOUS, RUN_WHOLE = 1, 2, 4
 #: What the top pushed element is: ordinary, an integration point, one that holds text.
 RUN_PLAIN, RUN_POINT, RUN_TOUCHED = range(3)
 #: The C version holds at most this many open elements and closed names from the caller.
 _RUN_HALF_CAP = 64
 
-#: _scan_foreign's result: (pos, kept, pushed, top, ambiguous, added), see below.
-ForeignRun = tuple[int, int, tuple[bytes, ...], int, bool, tuple[bytes, ...]]
+#: _scan_foreign's result: (pos, kept, pushed, top, ambiguous, added, html, html_touched),
+#: see below.
+ForeignRun = tuple[
+    int, int, tuple[bytes, ...], int, bool, tuple[bytes, ...], tuple[bytes, ...], int
+]
 
 
 def _scan_data_pattern(buf: bytes, pos: int, path: bytes = b"") -> int:
@@ -367,6 +372,7 @@ _ACCELERATED = (
     "_script_states",
     "_scan_select",
     "_scan_foreign",
+    "_scan_point",
 )
 
 _SPECIAL_OPEN = re.compile(b"<(" + _SPECIAL + b")")
@@ -382,6 +388,12 @@ _SCRIPT_DOUBLE = re.compile(b"-->|" + _END_SCRIPT, re.IGNORECASE)
 SCRIPT_NORMAL, SCRIPT_ESCAPED, SCRIPT_DOUBLE = range(3)
 SCRIPT_END = -1
 _SCRIPT_STATES = (_SCRIPT_DATA, _SCRIPT_ESCAPED, _SCRIPT_DOUBLE)
+_RAW_OPEN = re.compile(
+    b"<("
+    + b"|".join(sorted((tags.RAWTEXT | tags.RCDATA) - tags.NOTED))
+    + _pattern(rb")(?=[WS/>])"),
+    re.IGNORECASE,
+)
 _RAW_END = {
     name: re.compile(_pattern(rb"</{NAME}[WS/>]", NAME=name), re.IGNORECASE)
     for name in sorted(tags.RAWTEXT | tags.RCDATA | {tags.SCRIPT})
@@ -512,6 +524,8 @@ class _Run:
         "added",
         "ambiguous",
         "closed",
+        "html",
+        "html_touched",
         "kept",
         "math",
         "max_closed",
@@ -519,6 +533,7 @@ class _Run:
         "nested_from",
         "stack",
         "top",
+        "whole",
     )
 
     def __init__(
@@ -532,10 +547,15 @@ class _Run:
         self.top = RUN_PLAIN
         self.ambiguous = bool(flags & RUN_AMBIGUOUS)
         self.math = bool(flags & RUN_MATH)
+        self.whole = bool(flags & RUN_WHOLE)
         self.closed = set(closed)
         self.max_closed = len(closed) + min(left, _RUN_HALF_CAP)
         self.added: list[bytes] = []
         self.nested_from = 0  # whole elements are not tried before this (see inert)
+        #: HTML elements left open at the integration point on top (the run ends then), and
+        #: which of them saw a start tag (see _scan_point_pattern).
+        self.html: tuple[bytes, ...] = ()
+        self.html_touched = 0
 
     def inert(self, buf: bytes, pos: int, end: int) -> int:
         """After what, from ``pos``, leaves the model as it is (the top is ordinary): atoms
@@ -591,7 +611,7 @@ class _Run:
         else:
             return False
         ambiguous = self.ambiguous or self.top == RUN_TOUCHED
-        if ambiguous:
+        if ambiguous and not self.closed.issuperset(stack[at:]):  # most are remembered
             new = [n for n in reversed(stack[at:]) if n not in self.closed]
             new = list(dict.fromkeys(new))
             if len(self.closed) + len(new) > self.max_closed:
@@ -604,10 +624,23 @@ class _Run:
         self.top = RUN_PLAIN
         return True
 
+    def point(self, buf: bytes, pos: int, end: int) -> int:
+        """HTML content at the integration point on top: the point run from ``pos``, with the
+        model's room and remembered names; where it stopped, or -1 at once."""
+        flags = POINT_TEXT | (RUN_AMBIGUOUS if self.ambiguous else 0)
+        room = self.max_depth - len(self.stack)
+        stop, self.html, self.html_touched, base = _scan_point_pattern(
+            buf, pos, end, room, flags, tuple(self.closed)
+        )
+        if base:
+            self.top = RUN_TOUCHED
+        return -1 if stop == pos else stop
+
     def result(self, pos: int) -> ForeignRun:
         pushed = tuple(self.stack[self.kept :])
         top = self.top if pushed else RUN_PLAIN
-        return pos, self.kept, pushed, top, self.ambiguous, tuple(self.added)
+        added = tuple(self.added)
+        return pos, self.kept, pushed, top, self.ambiguous, added, self.html, self.html_touched
 
 
 def _scan_foreign_pattern(
@@ -621,22 +654,28 @@ def _scan_foreign_pattern(
     closed_room: int,
 ) -> ForeignRun:
     """The run over foreign content from ``pos`` in ``buf[:end]``, and what it did to the tree
-    model: ``(pos, kept, pushed, top, ambiguous, added)``.
+    model: ``(pos, kept, pushed, top, ambiguous, added, html, html_touched)``.
 
     ``opened`` are the open ordinary SVG/MathML elements at the top of the model's stack (none:
     ``pos`` is at the ``<svg``/``<math`` that opens foreign content in HTML content); ``room``
     how many more the stack may hold; ``closed`` the names the model remembers, and how many
     more it may (``closed_room``). The run takes ordinary elements (pushed and popped), SVG
-    HTML integration points and MathML text integration points holding only text (``top``
-    says whether one is open and has text; closing one with text makes the model ambiguous),
-    and whatever leaves the model as it is. It stops at anything else, at a start tag not in
-    the common attribute form, at a name longer than 64 bytes, and as soon as the stack is
-    empty. ``kept`` of ``opened`` are still open, with ``pushed`` above them; ``added`` are
-    the newly remembered names. A tag is taken only if it ends before ``end``: callers keep
-    ``end - pos`` within the longest tag the scanner holds.
+    HTML integration points and MathML text integration points (``top`` says whether one is
+    open and holds text or markup; closing one that does makes the model ambiguous), the HTML
+    content at such a point as _scan_point_pattern reads it, and whatever leaves the model as
+    it is. It stops once ``opened`` and all it pushed are closed, or (``flags`` has RUN_WHOLE:
+    they were the model's whole stack) goes on over HTML content as far as the data state's
+    run (_scan_data_pattern) does, and into the next ``<svg>`` or ``<math>``. It stops at
+    anything else, at a start tag not in the common attribute form, at a name longer than 64
+    bytes, and where HTML elements are left open at a point (``html``, with ``html_touched``
+    as _scan_point_pattern's ``touched``).
+    ``kept`` of ``opened`` are still open, with ``pushed`` above them; ``added`` are the newly
+    remembered names. A tag is taken only if it ends before ``end``: callers keep ``end - pos``
+    within the longest tag the scanner holds.
     """
     run = _Run(opened, flags, room, closed, closed_room)
     stack = run.stack
+    unit_from, unit_closed, unit = -1, 0, b""
     while pos < end:
         if stack and run.top == RUN_PLAIN:
             pos = run.inert(buf, pos, end)
@@ -645,10 +684,42 @@ def _scan_foreign_pattern(
         at = _run_token(run, buf, pos, end)
         if at < 0:
             break
+        if stack and unit_from == -1 and not run.kept and not run.ambiguous:
+            unit_from, unit_closed = pos, len(run.closed)  # an <svg>/<math> from HTML content
         pos = at
-        if not stack:
+        if run.html:
             break
+        if not stack and not run.whole:
+            break
+        if not stack:  # HTML content again, as far as the data state runs
+            run.ambiguous = False
+            if unit_from != -1 and len(run.closed) == unit_closed:
+                unit = buf[unit_from:pos]
+            unit_from = -1
+            pos = _html_run(buf, pos, end)
+            # A copy of an element that left the model as it found it (no name remembered
+            # since, the stack empty again) does the same: icons and labels repeat.
+            while unit and pos + len(unit) <= end and buf.startswith(unit, pos):
+                pos = _html_run(buf, pos + len(unit), end)
     return run.result(pos)
+
+
+def _html_run(buf: bytes, pos: int, end: int) -> int:
+    """The data state's run from ``pos`` in ``buf[:end]`` as the C version runs it with no
+    widget path: _scan_data_pattern's, and comments and raw text elements whole."""
+    while True:
+        pos = _BULK.match(buf, pos, end).end()  # type: ignore[union-attr]
+        if buf.startswith(b"<!--", pos, end):
+            after = -1 if end - pos < 6 else _comment_after(buf, pos, end)
+        elif (raw := _RAW_OPEN.match(buf, pos, end)) is not None:
+            tag = _TAG_END.match(buf, raw.end(), end)
+            close = None if tag is None else _RAW_END[raw[1].lower()].search(buf, tag.end(), end)
+            after = -1 if close is None else close.start()  # its end tag is read next
+        else:
+            return pos
+        if after == -1:
+            return pos
+        pos = after
 
 
 def _run_token(run: _Run, buf: bytes, pos: int, end: int) -> int:
@@ -685,8 +756,10 @@ def _run_token(run: _Run, buf: bytes, pos: int, end: int) -> int:
 
 
 def _run_start(run: _Run, buf: bytes, pos: int, end: int) -> int:
+    if run.top != RUN_PLAIN:
+        return run.point(buf, pos, end)
     m = _RUN_START.match(buf, pos, end)
-    if m is None or run.top != RUN_PLAIN:
+    if m is None:
         return -1
     name = m.group(1).lower()
     if len(name) > _RUN_NAME_MAX:
@@ -727,13 +800,7 @@ def _run_bang(run: _Run, buf: bytes, pos: int, end: int) -> int:
     if end - pos < 9:
         return -1  # '<!--' or '<![CDATA[' cannot be told yet
     if buf.startswith(b"--", pos + 2):
-        after = buf[pos + 4 : pos + 6]
-        if after[:1] == b">":
-            return pos + 5
-        if after == b"->":
-            return pos + 6
-        m = _COMMENT_END.search(buf, pos + 4, end)
-        return -1 if m is None else m.end()
+        return _comment_after(buf, pos, end)
     if not buf.startswith(b"[CDATA[", pos + 2):
         return _after_gt(buf, pos + 2, end)
     if run.top != RUN_PLAIN or run.ambiguous:
@@ -742,9 +809,251 @@ def _run_bang(run: _Run, buf: bytes, pos: int, end: int) -> int:
     return -1 if close == -1 else close + 3
 
 
+def _comment_after(buf: bytes, pos: int, end: int) -> int:
+    """After the comment that '<!--' at ``pos`` opens ('<!-->' and '<!--->' end at once), or -1
+    when ``buf[:end]`` ends first (``end - pos`` is at least 9)."""
+    after = buf[pos + 4 : pos + 6]
+    if after[:1] == b">":
+        return pos + 5
+    if after == b"->":
+        return pos + 6
+    m = _COMMENT_END.search(buf, pos + 4, end)
+    return -1 if m is None else m.end()
+
+
 def _after_gt(buf: bytes, pos: int, end: int) -> int:
     gt = buf.find(b">", pos, end)
     return -1 if gt == -1 else gt + 1
+
+
+#: The flags of _scan_point: text touches the element the run starts in (an integration
+#: point, not an HTML element); the tree model is ambiguous (RUN_AMBIGUOUS, as above).
+POINT_TEXT = 1
+#: _scan_point's result: (pos, pushed, touched, base), see below.
+PointRun = tuple[int, tuple[bytes, ...], int, bool]
+
+
+# What may follow '<' inside an integration point and leave the model as it is: the end of an
+# end tag-like bogus comment, a bogus comment, a comment...
+_LT_QUIET = _pattern(
+    rb"/(?:>|(?=[^a-zA-Z>])[^>]*>)|\?[^>]*>"
+    rb"|!(?=[\s\S]{7})(?:--(?:>|->|(?![>]|->)(?:(?!--!?>)[\s\S])*--!?>)|(?!--|\[CDATA\[)[^>]*>)"
+)
+# ... or nothing: the '<' (and the ones after it) is text.
+_LT_TEXT = rb"<*(?=[^a-zA-Z!/?<])|<*(?=<(?:[a-zA-Z!/?]|(?![\s\S])))"
+
+
+def _point_atoms(quiet: bool, starts: bytes = b"") -> bytes:
+    """What leaves the model as it is inside an integration point, as alternatives that split a
+    string one way only (see _inert_atoms): comments and bogus comments, unless ``quiet`` text
+    too (which may touch the current node), and ``starts``, what may follow a '<' that a
+    letter follows. The alternatives after '<' are grouped, so that each is tried only there."""
+    after = (b"(?=[a-zA-Z])(?:" + starts + b")|" if starts else b"") + _LT_QUIET
+    if quiet:
+        return b"<(?:" + after + b")"
+    return rb"[^<]+(?![^<])|<(?:" + after + b"|" + _LT_TEXT + b")"
+
+
+_POINT_OPENS = tags.HTML_VOID | tags.POINT_RUN_STOPS | tags.POINT_RAW
+#: After '<': a void element, or a raw text or RCDATA element, whole (its start tag, text with
+#: no end tag of its name, and that end tag).
+_POINT_LEAVES = b"|".join(
+    [
+        _pattern(
+            b"{VOID}{REST}",
+            VOID=_names_fast(tags.HTML_VOID - tags.POINT_RUN_STOPS),
+            REST=_TAG_REST_COMMON,
+        ),
+        *(
+            _pattern(
+                rb"(?i:{NAME})(?=[WS/>]){REST}[^<]*(?:<(?!/(?i:{NAME})[WS/>])[^<]*)*"
+                rb"</(?i:{NAME})(?=[WS/>]){END}",
+                NAME=name,
+                REST=_TAG_REST_COMMON,
+                END=_TAG_REST,
+            )
+            for name in sorted(tags.POINT_RAW)
+        ),
+    ]
+)
+
+
+def _point_elements() -> bytes:
+    """The atoms, leaves, and whole elements up to _NEST deep made of them: what the pattern
+    twin passes over at once. Their names are neither stops nor (for whole ones) void or raw
+    text: those the tag-by-tag steps take."""
+    atom = _point_atoms(False, _POINT_LEAVES)
+    for level in range(1, _NEST + 1):
+        element = _pattern(
+            rb"(?P<e{L}>(?!{OPENS}){NAME}){REST}(?:{ATOM})*</(?i:(?P=e{L}))[WS]*>",
+            L=b"%d" % level,
+            OPENS=_names_fast(_POINT_OPENS),
+            NAME=_RUN_ELEMENT_NAME,
+            REST=_TAG_REST_COMMON,
+            ATOM=atom,
+        )
+        atom = _point_atoms(False, element + b"|" + _POINT_LEAVES)
+    return atom
+
+
+_POINT_QUIET = re.compile(b"(?:" + _point_atoms(True) + b")*")
+_POINT_TEXT = re.compile(b"(?:" + _point_atoms(False) + b")*")
+_POINT_FLAT = re.compile(b"(?:" + _point_atoms(False, _POINT_LEAVES) + b")*")
+_POINT_BULK = re.compile(b"(?:" + _point_elements() + b")*")
+
+
+def _scan_point_pattern(
+    buf: bytes, pos: int, end: int, room: int, flags: int, closed: tuple[bytes, ...]
+) -> PointRun:
+    """The run over HTML content from ``pos`` in ``buf[:end]`` where the current node is an
+    HTML integration point, a MathML text integration point or an HTML element opened inside
+    one, and what it did to the tree model: ``(pos, pushed, touched, base)``.
+
+    HTML rules apply there: a start tag opens an HTML element (an HTML_VOID one opens none)
+    and touches the current node, as text does an integration point (``flags`` has
+    POINT_TEXT); an end tag closes the current element. The run stops at start tags in
+    tags.POINT_RUN_STOPS, at an end tag that names another element or the node the run
+    started in, or (the model being ambiguous, RUN_AMBIGUOUS) a name not in ``closed``, at
+    CDATA, and where ``buf[:end]`` cuts a token short. ``pushed`` are the elements it left
+    open, at most ``room``; bit i of ``touched`` says ``pushed[i]`` saw a start tag, and
+    ``base`` that the node it started in was touched.
+    """
+    room = min(room, _RUN_HALF_CAP)  # as many as the C version holds (the model: fewer)
+    run = _Point(
+        room, bool(flags & POINT_TEXT), frozenset(closed) if flags & RUN_AMBIGUOUS else None
+    )
+    bulk_from = pos
+    while pos < end:
+        # Whole elements must fit on the stack and, while the model is ambiguous, close only
+        # names it remembers; where they do not, no byte is tried twice (bulk_from).
+        stop = -1
+        if room - len(run.stack) >= _NEST and pos >= bulk_from:
+            stop = _POINT_BULK.match(buf, pos, end).end()  # type: ignore[union-attr]
+            if run.closed is not None and not _ends_known(buf, pos, stop, run.closed):
+                stop, bulk_from = -1, stop
+        if stop == -1:
+            stop = _POINT_FLAT.match(buf, pos, end).end()  # type: ignore[union-attr]
+        if stop > pos and not run.touched_now():
+            if _POINT_TEXT.match(buf, pos, end).end() < stop:  # type: ignore[union-attr]
+                run.touch()  # a start tag at the current node: the first thing not text
+            elif _POINT_QUIET.match(buf, pos, end).end() < stop:  # type: ignore[union-attr]
+                run.text()
+        pos = stop
+        if pos >= end:
+            break
+        at = _point_token(run, buf, pos, end)
+        if at < 0:
+            break
+        pos = at
+    bits = sum(1 << i for i, t in enumerate(run.touched) if t)
+    return pos, tuple(run.stack), bits, run.base
+
+
+def _ends_known(buf: bytes, pos: int, end: int, known: frozenset[bytes]) -> bool:
+    """Whether every end tag name (and text like one) in ``buf[pos:end]`` is ``known``."""
+    names = set(_RUN_END_NAMES.findall(buf, pos, end))  # few distinct ones, many times each
+    return known.issuperset(name.lower() for name in names)
+
+
+class _Point:
+    """The elements a run over HTML inside an integration point opened (see _scan_point)."""
+
+    __slots__ = ("base", "closed", "room", "stack", "text_touches", "touched")
+
+    def __init__(self, room: int, text_touches: bool, closed: frozenset[bytes] | None):
+        self.stack: list[bytes] = []
+        self.touched: list[bool] = []
+        self.base = False
+        self.room = room
+        self.text_touches = text_touches
+        self.closed = closed
+
+    def touched_now(self) -> bool:
+        """Whether the current node is touched already (so that nothing more can touch it)."""
+        return self.touched[-1] if self.stack else self.base
+
+    def touch(self) -> None:
+        if self.stack:
+            self.touched[-1] = True
+        else:
+            self.base = True
+
+    def text(self) -> None:
+        if not self.stack and self.text_touches:
+            self.base = True
+
+
+def _point_token(run: _Point, buf: bytes, pos: int, end: int) -> int:
+    """One token at ``buf[pos]`` (a '<'): the position after it, or -1 to stop."""
+    if pos + 1 >= end:
+        return -1
+    c = buf[pos + 1]
+    if _is_alpha(c):
+        return _point_start(run, buf, pos, end)
+    if c == 0x2F:  # '/'
+        if pos + 2 >= end:
+            return -1
+        if buf[pos + 2] == 0x3E:
+            return pos + 3
+        if _is_alpha(buf[pos + 2]):
+            return _point_end(run, buf, pos, end)
+        return _after_gt(buf, pos + 2, end)
+    if c == 0x21:  # '!'
+        if end - pos < 9 or buf.startswith(b"[CDATA[", pos + 2):
+            return -1  # '<!--' or '<![CDATA[' cannot be told yet; CDATA is the model's
+        if buf.startswith(b"--", pos + 2):
+            return _comment_after(buf, pos, end)
+        return _after_gt(buf, pos + 2, end)
+    if c == 0x3F:  # '?'
+        return _after_gt(buf, pos + 2, end)
+    run.text()  # a '<' that starts nothing is text
+    return pos + 1
+
+
+def _point_start(run: _Point, buf: bytes, pos: int, end: int) -> int:
+    name_end = _RUN_TAG_NAME.match(buf, pos + 1, end).end()  # type: ignore[union-attr]
+    name = buf[pos + 1 : name_end].lower()
+    if name_end >= end or len(name) > _RUN_NAME_MAX or name in tags.POINT_RUN_STOPS:
+        return -1
+    m = _TAG_END.match(buf, name_end, end)
+    if m is not None and name in tags.POINT_RAW:
+        after = _raw_text_after(buf, m.end(), end, name)
+        if after != -1:
+            run.touch()
+        return after
+    opens = name not in tags.HTML_VOID
+    if m is None or (opens and len(run.stack) >= run.room):
+        return -1
+    run.touch()
+    if opens:
+        run.stack.append(name)
+        run.touched.append(False)
+    return m.end()
+
+
+def _raw_text_after(buf: bytes, pos: int, end: int, name: bytes) -> int:
+    """After the end tag of the raw text or RCDATA from ``pos``, or -1 if ``buf[:end]`` ends
+    first."""
+    m = _RAW_END[name].search(buf, pos, end)
+    if m is None:
+        return -1
+    after = _TAG_END.match(buf, m.start() + 2 + len(name), end)
+    return -1 if after is None else after.end()
+
+
+def _point_end(run: _Point, buf: bytes, pos: int, end: int) -> int:
+    name_end = _RUN_TAG_NAME.match(buf, pos + 2, end).end()  # type: ignore[union-attr]
+    name = buf[pos + 2 : name_end].lower()
+    if name_end >= end or len(name) > _RUN_NAME_MAX or run.stack[-1:] != [name]:
+        return -1
+    if run.closed is not None and name not in run.closed:
+        return -1  # the model remembers every name it pops while ambiguous
+    m = _TAG_END.match(buf, name_end, end)
+    if m is None:
+        return -1
+    run.stack.pop()
+    run.touched.pop()
+    return m.end()
 
 
 # The functions the scanner calls, through this module (so tests can swap the twins in).
@@ -757,6 +1066,7 @@ _last_candidate: Callable[[bytes, int, bytes], int] = _last_candidate_pattern
 _tag_states: Callable[[bytes, int, int], int] = _tag_states_pattern
 _scan_select: Callable[[bytes, int, int], int] = _scan_select_pattern
 _scan_foreign: Callable[..., ForeignRun] = _scan_foreign_pattern
+_scan_point: Callable[..., PointRun] = _scan_point_pattern
 _MISSING_C: ImportError | None = None
 try:  # the same states in C (reqio_middleware/_speedups.c), built when a compiler was there
     from . import _speedups
@@ -771,6 +1081,7 @@ else:
     _tag_states = _speedups.tag_states
     _scan_select = _speedups.scan_select
     _scan_foreign = _speedups.scan_foreign
+    _scan_point = _speedups.scan_point
 
 #: Which scanner this install runs: "C" (the extension was built) or "Python" (the same
 #: states as regular expressions, several times slower); for ``reqio-middleware doctor``.

@@ -13,7 +13,7 @@ from pathlib import Path
 import html5lib
 import pytest
 from conftest import IN_CI, ROOT_DIR, feed_in_pieces
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
 from reqio_middleware import HTMLRewriter, rewrite_html, rewriter, tags, tokenizer
@@ -487,9 +487,17 @@ def test_documents_without_the_widget_come_back_unchanged(pieces: list[bytes]) -
 
 
 def _widget_scripts_per_html5lib(doc: bytes) -> tuple[int, int]:
-    """(script elements html5lib sees with a widget src, how many of them carry the token)."""
+    """(script elements html5lib sees with a widget src, how many of them carry the token).
+
+    html5lib 1.1 fails an internal assertion on some documents (``<math><select><mi><select>
+    <select>``: resetting the insertion mode, it takes the MathML ``select`` for an HTML one).
+    It cannot judge those, so a generated one is rejected rather than failed.
+    """
     widget = WidgetSource()
-    tree = html5lib.parse(doc.decode("latin-1"), namespaceHTMLElements=False)
+    try:
+        tree = html5lib.parse(doc.decode("latin-1"), namespaceHTMLElements=False)
+    except AssertionError:
+        reject()
     seen = stamped = 0
     for el in tree.iter("script"):
         src = el.attrib.get("src")

@@ -220,6 +220,9 @@ class _Run:
         "nested_from",
         "stack",
         "top",
+        "unit",
+        "unit_closed",
+        "unit_from",
         "whole",
     )
 
@@ -243,6 +246,9 @@ class _Run:
         #: which of them saw a start tag (see _scan_point_pattern).
         self.html: tuple[bytes, ...] = ()
         self.html_touched = 0
+        #: The <svg>/<math> element being read from HTML content (where it began, the names
+        #: remembered then), and the last one read that left the model as it found it.
+        self.unit_from, self.unit_closed, self.unit = -1, 0, b""
 
     def inert(self, buf: bytes, pos: int, end: int) -> int:
         """After what, from ``pos``, leaves the model as it is (the top is ordinary): atoms
@@ -323,6 +329,26 @@ class _Run:
             self.top = RUN_TOUCHED
         return -1 if stop == pos else stop
 
+    def note_root(self, pos: int) -> None:
+        """After a token at ``pos``: where an ``<svg>``/``<math>`` opened from HTML content,
+        the model as it always is there (not ambiguous), begins."""
+        if self.stack and self.unit_from == -1 and not self.kept and not self.ambiguous:
+            self.unit_from, self.unit_closed = pos, len(self.closed)
+
+    def html_content(self, buf: bytes, pos: int, end: int) -> int:
+        """The stack empty again at ``pos``: HTML content, as far as the data state runs, and
+        any copies of the element just closed if it left the model as it found it (no name
+        remembered since): a copy does the same. Icons and labels repeat on a page."""
+        self.ambiguous = False
+        if self.unit_from != -1 and len(self.closed) == self.unit_closed:
+            self.unit = buf[self.unit_from : pos]
+        self.unit_from = -1
+        pos = _html_run(buf, pos, end)
+        unit = self.unit
+        while unit and pos + len(unit) <= end and buf.startswith(unit, pos):
+            pos = _html_run(buf, pos + len(unit), end)
+        return pos
+
     def result(self, pos: int) -> ForeignRun:
         pushed = tuple(self.stack[self.kept :])
         top = self.top if pushed else RUN_PLAIN
@@ -362,7 +388,6 @@ def _scan_foreign_pattern(
     """
     run = _Run(opened, flags, room, closed, closed_room)
     stack = run.stack
-    unit_from, unit_closed, unit = -1, 0, b""
     while pos < end:
         if stack and run.top == RUN_PLAIN:
             pos = run.inert(buf, pos, end)
@@ -371,23 +396,12 @@ def _scan_foreign_pattern(
         at = _run_token(run, buf, pos, end)
         if at < 0:
             break
-        if stack and unit_from == -1 and not run.kept and not run.ambiguous:
-            unit_from, unit_closed = pos, len(run.closed)  # an <svg>/<math> from HTML content
+        run.note_root(pos)
         pos = at
-        if run.html:
+        if run.html or (not stack and not run.whole):
             break
-        if not stack and not run.whole:
-            break
-        if not stack:  # HTML content again, as far as the data state runs
-            run.ambiguous = False
-            if unit_from != -1 and len(run.closed) == unit_closed:
-                unit = buf[unit_from:pos]
-            unit_from = -1
-            pos = _html_run(buf, pos, end)
-            # A copy of an element that left the model as it found it (no name remembered
-            # since, the stack empty again) does the same: icons and labels repeat.
-            while unit and pos + len(unit) <= end and buf.startswith(unit, pos):
-                pos = _html_run(buf, pos + len(unit), end)
+        if not stack:
+            pos = run.html_content(buf, pos, end)
     return run.result(pos)
 
 

@@ -517,8 +517,8 @@ POINT_TEXT = 1
 PointRun = tuple[int, tuple[bytes, ...], int, bool]
 
 
-# What may follow '<' inside an integration point and leave the model as it is: the end of an
-# end tag-like bogus comment, a bogus comment, a comment...
+# What may follow '<' inside an integration point and leave the model as it is: '/>' or what
+# makes '</' a bogus comment, '?' or '!' starting a bogus comment, '!--' starting a comment...
 _LT_QUIET = _pattern(
     rb"/(?:>|(?=[^a-zA-Z>])[^>]*>)|\?[^>]*>"
     rb"|!(?=[\s\S]{7})(?:--(?:>|->|(?![>]|->)(?:(?!--!?>)[\s\S])*--!?>)|(?!--|\[CDATA\[)[^>]*>)"

@@ -26,7 +26,7 @@
  * rewriter's reading of a <script> element's text, which the run above shares.
  *
  * scan_foreign(...), scan_point(...) and scan_select(buf, pos, end): the runs over SVG/MathML,
- * HTML inside their integration points and <select> content (tokenizer._scan_foreign_pattern,
+ * HTML inside their integration points and <select> content (treeruns._scan_foreign_pattern,
  * _scan_point_pattern, _scan_select_pattern say what they take).
  *
  * last_candidate(buf, hi, path) -> the start of the last '<script' before hi whose complete
@@ -916,10 +916,10 @@ static Py_ssize_t run_name(unsigned char *name, const unsigned char *b, Py_ssize
  * annotation-xml with an HTML encoding, mi/mo/mn/ms/mtext) or an HTML element opened there:
  * HTML rules, so a start tag opens an HTML element (HTML_VOID ones none; POINT_RAW ones are
  * passed over up to their end tag, which closes them as the text insertion mode does) and an
- * end tag must close the current one. They stop at whatever else the tree model must see: POINT_STOPS,
- * an end tag naming another element (or, while the model is ambiguous, one it does not
- * remember already), an end tag at the element the run started in, CDATA. They report the
- * elements left open and which of them saw a start tag (foreign.py's "touched"). */
+ * end tag must close the current one. They stop at whatever else the tree model must see:
+ * POINT_STOPS, an end tag naming another element (or, while the model is ambiguous, one it
+ * does not remember already), an end tag at the element the run started in, CDATA. They
+ * report the elements left open and which of them saw a start tag (foreign.py's "touched"). */
 static const Name POINT_STOPS[] = {POINT_RUN_STOPS};
 static const Name VOID_NAMES[] = {HTML_VOID_NAMES};
 static const Name POINT_RAW[] = {POINT_RAW_TEXT};
@@ -1376,7 +1376,8 @@ static PyObject *names_tuple(const Str *names, int from, int to) {
     "scan_foreign(buf: bytes, pos: int, end: int, open: tuple[bytes, ...], flags: int, "      \
     "room: int, closed: tuple[bytes, ...], closed_room: int)"
 
-/* scan_foreign(...) -> (pos, kept, pushed, top, ambiguous, added): see tokenizer.py. */
+/* scan_foreign(...) -> (pos, kept, pushed, top, ambiguous, added, html, html_touched):
+ * see treeruns.py. */
 static PyObject *scan_foreign(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     (void)module;
     const unsigned char *b;
@@ -1438,7 +1439,7 @@ static PyObject *scan_foreign(PyObject *module, PyObject *const *args, Py_ssize_
 #define SCAN_POINT_USAGE                                                                      \
     "scan_point(buf: bytes, pos: int, end: int, room: int, flags: int, closed: tuple[bytes, ...])"
 
-/* scan_point(...) -> (pos, pushed, touched, base): see tokenizer.py. */
+/* scan_point(...) -> (pos, pushed, touched, base): see treeruns.py. */
 static PyObject *scan_point(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     (void)module;
     const unsigned char *b;
@@ -1578,7 +1579,7 @@ static PyMethodDef methods[] = {
      "last_candidate(buf, hi, path) -> int: the last '<script' before hi that may be the widget."},
     {"scan_point", (PyCFunction)(void (*)(void))scan_point, METH_FASTCALL,
      "scan_point(buf, pos, end, room, flags, closed) -> the run over HTML inside an "
-     "integration point (see tokenizer._scan_point_pattern)."},
+     "integration point (see treeruns._scan_point_pattern)."},
     {"scan_foreign", (PyCFunction)(void (*)(void))scan_foreign, METH_FASTCALL,
      "scan_foreign(buf, pos, end, open, flags, room, closed, closed_room) -> the run over "
      "foreign content from pos: (pos, kept, pushed, top, ambiguous, added)."},

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from . import tags, tokenizer
+from . import tags, treeruns
 
 HTML, SVG, MATHML = range(3)
 #: What a node is for the dispatcher: ordinary, an HTML integration point, a MathML text
@@ -96,7 +96,7 @@ class Tree:
         """Inside ``<svg>``/``<math>`` (integration points included): never stamp here."""
         return bool(self._stack)
 
-    # --- runs over foreign content (tokenizer._scan_foreign) -----------------------------
+    # --- runs over foreign content (treeruns._scan_foreign_pattern) --------------------------
 
     def run_state(
         self,
@@ -109,7 +109,7 @@ class Tree:
             return None
         if not self._stack:
             closed = tuple(self._closed_names)
-            return (), tokenizer.RUN_WHOLE, MAX_DEPTH, closed, MAX_DEPTH - len(closed)
+            return (), treeruns.RUN_WHOLE, MAX_DEPTH, closed, MAX_DEPTH - len(closed)
         opened: list[bytes] = []
         for node in reversed(self._stack):
             if node.ns == HTML or node.kind != PLAIN or node.touched:
@@ -119,9 +119,9 @@ class Tree:
             opened.append(node.name)
         if not opened:
             return None
-        flags = tokenizer.RUN_MATH if self._stack[-1].ns == MATHML else 0
-        flags |= tokenizer.RUN_AMBIGUOUS if self._ambiguous else 0
-        flags |= tokenizer.RUN_WHOLE if len(opened) == len(self._stack) else 0
+        flags = treeruns.RUN_MATH if self._stack[-1].ns == MATHML else 0
+        flags |= treeruns.RUN_AMBIGUOUS if self._ambiguous else 0
+        flags |= treeruns.RUN_WHOLE if len(opened) == len(self._stack) else 0
         closed = tuple(self._closed_names)
         return (
             tuple(reversed(opened)),
@@ -150,16 +150,16 @@ class Tree:
         root = SVG if pushed[:1] == (tags.SVG,) else MATHML  # pushed from HTML content
         ns = self._stack[-1].ns if self._stack else root
         self._stack.extend(_Node(ns, name, PLAIN) for name in pushed)
-        if pushed and top != tokenizer.RUN_PLAIN:
+        if pushed and top != treeruns.RUN_PLAIN:
             node = self._stack[-1]
             node.kind = HTML_POINT if ns == SVG else TEXT_POINT
-            node.touched = top == tokenizer.RUN_TOUCHED
+            node.touched = top == treeruns.RUN_TOUCHED
         self._ambiguous = ambiguous and bool(self._stack)
         self._closed_names.update(added)
         if html:
             self.point_result(html, html_touched, False)
 
-    # --- runs over HTML inside an integration point (tokenizer._scan_point) ----------------
+    # --- runs over HTML inside an integration point (treeruns._scan_point_pattern) ----------------
 
     def point_state(self) -> tuple[int, int, tuple[bytes, ...]] | None:
         """What a run over HTML content inside an integration point starts from: the room
@@ -171,13 +171,13 @@ class Tree:
         if top.ns == HTML:
             flags = 0
         elif top.kind != PLAIN:
-            flags = tokenizer.POINT_TEXT
+            flags = treeruns.POINT_TEXT
         else:
             return None
         if not self._ambiguous:
             return MAX_DEPTH - len(self._stack), flags, ()
         closed = tuple(self._closed_names)
-        return MAX_DEPTH - len(self._stack), flags | tokenizer.RUN_AMBIGUOUS, closed
+        return MAX_DEPTH - len(self._stack), flags | treeruns.RUN_AMBIGUOUS, closed
 
     def point_result(self, pushed: tuple[bytes, ...], touched: int, base: bool) -> None:
         """Apply what such a run did: it left the HTML elements ``pushed`` open (bit i of

@@ -21,18 +21,9 @@ from collections.abc import Callable
 from . import foreign, tags, tokenizer
 from .charrefs import decode_attribute
 from .matcher import MAX_TAG_BYTES, TagReport, _attributes, _first, _lookup, _matcher_for
+from .patterns import _COMMENT_END, _RAW_END, _RUN_TAG_NAME, _STOP_NAMES, _is_alpha
 from .stamp import _encode_token, _stamp
-from .tokenizer import (
-    _COMMENT_END,
-    _RAW_END,
-    _RUN_TAG_NAME,
-    _SPECIAL_OPEN,
-    _STOP_NAMES,
-    SCRIPT_END,
-    SCRIPT_NORMAL,
-    _is_alpha,
-    _TagDrain,
-)
+from .tokenizer import _SPECIAL_OPEN, SCRIPT_END, SCRIPT_NORMAL, _TagDrain
 from .urlmatch import DEFAULT_WIDGET_SRC, resolve
 
 __all__ = ["HTMLRewriter", "TokenSource", "encoding_unsure", "token_bytes"]

@@ -8,7 +8,11 @@ anything fails here.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
+from conftest import ROOT_DIR
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_rewriter import STAMP, TOKEN, W, _widget_scripts_per_html5lib, only_token_attrs_differ
@@ -68,3 +72,44 @@ def test_a_page_html5lib_cannot_parse_is_rejected_not_failed(doc: bytes) -> None
     out = rewrite_html(doc, TOKEN)
     assert isinstance(out, bytes)
     assert _widget_scripts_per_html5lib(out) == ((1, 1) if doc == W else (0, 0))
+
+
+# --- real rewriter bugs (failing until the rewriter is fixed) ---------------------------------
+
+_XMP = b"<xmp>a<b></xmp>"
+_WP = b'<script src="https://reqio.app/widget.js" data-project-id="proj_abc123" async></script>'
+#: A private atheris harness (seed 205): the pure-Python pattern twins do not finish on this
+#: 1006-byte page (the C scanner rewrites it in under a millisecond).
+PATTERN_HANG = (
+    _XMP * 8
+    + b"<ms><math><mtext><mglyph><font><script src=https://reqio.app/widget.js></script>"
+    + b"<font><font color=red><font color=red>"
+    + _XMP * 28
+    + _WP * 4
+)
+
+_RUN_PATTERNS = """
+import sys
+from reqio_middleware import rewrite_html, tokenizer
+for name in tokenizer._ACCELERATED:
+    setattr(tokenizer, name, getattr(tokenizer, name + "_pattern"))
+sys.stdout.write(repr(rewrite_html(sys.stdin.buffer.read(), "t")))
+"""
+
+
+@pytest.mark.xfail(strict=True, reason="the pattern twins do not finish on this page")
+def test_the_pattern_twins_finish_on_the_page_the_fuzzer_found() -> None:
+    assert len(PATTERN_HANG) == 1006
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", _RUN_PATTERNS],
+            input=PATTERN_HANG,
+            capture_output=True,
+            timeout=30,  # a bound on a hang, not a speed check: the page is 1 KB
+            check=False,
+            cwd=ROOT_DIR,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("the pattern twins did not finish within 30 s")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.decode() == repr(rewrite_html(PATTERN_HANG, "t"))

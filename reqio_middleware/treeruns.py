@@ -540,7 +540,9 @@ def _point_atoms(quiet: bool, starts: bytes = b"") -> bytes:
 
 _POINT_OPENS = tags.HTML_VOID | tags.POINT_RUN_STOPS | tags.POINT_RAW
 #: After '<': a void element, or a raw text or RCDATA element, whole (its start tag, text with
-#: no end tag of its name, and that end tag).
+#: no end tag of its name, and that end tag). Only the common tag form is taken, as it splits
+#: a string one way only (an end tag in the exact form too would let a failing match try both
+#: on each element, exponentially); the tag-by-tag steps take the rest.
 _POINT_LEAVES = b"|".join(
     [
         _pattern(
@@ -551,10 +553,9 @@ _POINT_LEAVES = b"|".join(
         *(
             _pattern(
                 rb"(?i:{NAME})(?=[WS/>]){REST}[^<]*(?:<(?!/(?i:{NAME})[WS/>])[^<]*)*"
-                rb"</(?i:{NAME})(?=[WS/>]){END}",
+                rb"</(?i:{NAME})(?=[WS/>]){REST}",
                 NAME=name,
                 REST=_TAG_REST_COMMON,
-                END=_TAG_REST,
             )
             for name in sorted(tags.POINT_RAW)
         ),

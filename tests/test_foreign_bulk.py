@@ -4,10 +4,13 @@ with them reads every document as the tree model does tag by tag."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from types import ModuleType
 
 import pytest
+from conftest import ROOT_DIR
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from test_speedups import portable  # noqa: F401 - the fixture: the REQIO_PORTABLE build
@@ -405,3 +408,57 @@ def test_a_non_ascii_tag_name_the_model_gives_up_on_is_reported_not_raised(marku
     assert out == markup + WIDGET  # given up on: nothing after it is stamped
     assert rw.missed is not None and "\\x" in rw.missed
     assert rw.missed.isascii()
+
+
+# --- no exponential backtracking in the pattern twins -----------------------------------------
+
+#: What the runs' patterns pass over whole, each repeated inside elements that never close, so
+#: that every match around them fails: a pattern that can read one of them in two ways tries
+#: 2**n ways there (see test_fuzz_finds.py for the page that showed it).
+REPEATED = [
+    b"<xmp>a<b></xmp>",
+    b"<style>p{}</STYLE >",
+    b"<title>t</title>",
+    b"<textarea>t</textarea x=1>",
+    b"<br>",
+    b"<img src=x alt='y'>",
+    b"<b>x</b>",
+    b"<i></i >",
+    b"<!-- c -->",
+    b"<!x>",
+    b"<?x>",
+    b"</ x>",
+    b"<<",
+    b"x",
+    b"<path/>",
+    b"<g></g>",
+    b"<![CDATA[x]]>",
+]
+OPENERS = [b"<svg><foreignObject>", b"<svg>", b"<math><mtext>", b"<svg><title>t</title><g>"]
+
+_TWINS_ON_ALL = """
+import sys
+from reqio_middleware import rewrite_html, tokenizer
+for name in tokenizer._ACCELERATED:
+    setattr(tokenizer, name, getattr(tokenizer, name + "_pattern"))
+for line in sys.stdin.buffer.read().split(b"\\n"):
+    rewrite_html(bytes.fromhex(line.decode()), "t")
+print("ok")
+"""
+
+
+def test_the_pattern_twins_take_no_exponential_time() -> None:
+    pages = [
+        opener + b"<font>" * depth + unit * 30 + WIDGET  # tokenized up to the widget tag
+        for opener in OPENERS
+        for depth in range(1, 5)
+        for unit in REPEATED
+    ]
+    proc = subprocess.run(
+        [sys.executable, "-c", _TWINS_ON_ALL],
+        input=b"\n".join(page.hex().encode() for page in pages),
+        capture_output=True,
+        timeout=120,  # a bound on a hang, not a speed check: 272 pages of about 1 KB
+        cwd=ROOT_DIR,
+    )
+    assert proc.returncode == 0 and proc.stdout.strip() == b"ok", proc.stderr[-2000:]

@@ -1252,14 +1252,8 @@ static Py_ssize_t run_end(Run *r, const unsigned char *b, Py_ssize_t p, Py_ssize
 /* '<!' at b[p]: a comment, a CDATA section (in an ordinary element only) or a bogus comment;
  * after it, or -1. */
 static Py_ssize_t run_bang(const Run *r, const unsigned char *b, Py_ssize_t p, Py_ssize_t n) {
-    if (n - p < 9) {
-        return -1; /* '<!--' or '<![CDATA[' cannot be told yet */
-    }
-    if (b[p + 2] == '-' && b[p + 3] == '-') {
-        return comment_end(b, p, n);
-    }
-    if (memcmp(b + p + 2, "[CDATA[", 7) != 0) {
-        return up_to_gt(b, p + 2, n);
+    if (n - p < 9 || memcmp(b + p + 2, "[CDATA[", 7) != 0) {
+        return point_bang(b, p, n);
     }
     if (r->top != TOP_PLAIN || r->ambiguous) {
         return -1;

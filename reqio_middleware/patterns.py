@@ -13,7 +13,6 @@ import sys
 
 from . import tags
 
-_RAW_NAMES = tuple(sorted(tags.SWITCHING))
 #: The names the data-state run stops at: tokenizer switches and tree-builder stops.
 _STOP_NAMES = tuple(sorted(tags.HTML_STOPS))
 #: Letters no stop name starts with: tags beginning with one skip the name check.

@@ -498,12 +498,8 @@ def _run_end(run: _Run, buf: bytes, pos: int, end: int) -> int:
 
 def _run_bang(run: _Run, buf: bytes, pos: int, end: int) -> int:
     """'<!': a comment, a CDATA section (in an ordinary element only) or a bogus comment."""
-    if end - pos < 9:
-        return -1  # '<!--' or '<![CDATA[' cannot be told yet
-    if buf.startswith(b"--", pos + 2):
-        return _comment_after(buf, pos, end)
-    if not buf.startswith(b"[CDATA[", pos + 2):
-        return _after_gt(buf, pos + 2, end)
+    if end - pos < 9 or not buf.startswith(b"[CDATA[", pos + 2):
+        return _bang(buf, pos, end)
     if run.top != RUN_PLAIN or run.ambiguous:
         return -1
     close = buf.find(b"]]>", pos + 9, end)
@@ -684,15 +680,21 @@ def _point_token(run: _Point, buf: bytes, pos: int, end: int) -> int:
             return _point_end(run, buf, pos, end)
         return _after_gt(buf, pos + 2, end)
     if c == 0x21:  # '!'
-        if end - pos < 9 or buf.startswith(b"[CDATA[", pos + 2):
-            return -1  # '<!--' or '<![CDATA[' cannot be told yet; CDATA is the model's
-        if buf.startswith(b"--", pos + 2):
-            return _comment_after(buf, pos, end)
-        return _after_gt(buf, pos + 2, end)
+        return _bang(buf, pos, end)
     if c == 0x3F:  # '?'
         return _after_gt(buf, pos + 2, end)
     run.text()  # a '<' that starts nothing is text
     return pos + 1
+
+
+def _bang(buf: bytes, pos: int, end: int) -> int:
+    """'<!' at ``pos``: after the comment or bogus comment it opens, or -1 (for CDATA, which
+    is the caller's, or where ``buf[:end]`` is too short to tell)."""
+    if end - pos < 9 or buf.startswith(b"[CDATA[", pos + 2):
+        return -1  # '<!--' or '<![CDATA[' cannot be told yet
+    if buf.startswith(b"--", pos + 2):
+        return _comment_after(buf, pos, end)
+    return _after_gt(buf, pos + 2, end)
 
 
 def _point_start(run: _Point, buf: bytes, pos: int, end: int) -> int:
